@@ -1,0 +1,1 @@
+"""social-care: a self-hosted care console for brands answering customers on social platforms."""

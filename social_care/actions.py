@@ -1,0 +1,216 @@
+"""What agents do to conversations: reply, note, assign, change status, forward; each one an event."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors import PLATFORMS
+from social_care.domain import Direction
+from social_care.outbox.enqueue import enqueue_reply
+from social_care.permissions import can_assign_others, can_see
+from social_care.store.models import (
+    Agent,
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Event,
+    Message,
+    OutboxItem,
+    Queue,
+)
+from social_care.store.types import utcnow
+
+MAX_NOTE_LENGTH = 20_000
+
+
+class ActionError(Exception):
+    """Base for refusals; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class Invalid(ActionError):
+    status = 400
+
+
+class Forbidden(ActionError):
+    status = 403
+
+
+class NotFound(ActionError):
+    status = 404
+
+
+class Conflict(ActionError):
+    status = 409
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    message: Message
+    outbox: OutboxItem
+
+
+async def load_conversation(session: AsyncSession, agent: Agent, conversation_id: int, *, lock: bool = False) -> Conversation:
+    """The conversation if it exists and the agent may see it (404 otherwise, so ids do not leak)."""
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    conversation = await session.scalar(query)
+    if conversation is None or not can_see(agent, conversation):
+        raise NotFound(f"conversation {conversation_id} not found")
+    return conversation
+
+
+def _event(session: AsyncSession, conversation: Conversation, agent: Agent, kind: str, **data: object) -> None:
+    now = utcnow()
+    session.add(Event(conversation_id=conversation.id, agent_id=agent.id, kind=kind, at=now, data=dict(data)))
+    conversation.updated_at = now
+
+
+def _text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{what} must be a non-empty string")
+    if len(value) > limit:
+        raise Invalid(f"{what} is {len(value)} characters; the limit here is {limit}")
+    return value
+
+
+async def reply(
+    session: AsyncSession,
+    agent: Agent,
+    conversation_id: int,
+    text: object,
+    *,
+    reply_to_message_id: object = None,
+    mode: object = "private",
+) -> ReplyOutcome:
+    """Queue a reply to the customer through the outbox."""
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    platform = await session.scalar(select(Channel.platform).where(Channel.id == conversation.channel_id))
+    info = PLATFORMS.get(platform or "")
+    limit = info.max_reply_length if info else 4096
+    body = _text(text, "reply text", limit)
+    modes = info.reply_modes if info else ("private",)
+    if mode not in modes:
+        raise Invalid(f"mode must be one of {', '.join(modes)} on {platform}")
+    reply_to = None
+    if reply_to_message_id is not None:
+        if not isinstance(reply_to_message_id, int) or isinstance(reply_to_message_id, bool):
+            raise Invalid("reply_to_message_id must be an integer")
+        reply_to = await session.get(Message, reply_to_message_id)
+        if reply_to is None or reply_to.conversation_id != conversation.id or reply_to.direction != Direction.INBOUND:
+            raise Invalid("reply_to_message_id must name a customer message of this conversation")
+    message, item = await enqueue_reply(
+        session, conversation, agent_id=agent.id, text=body, reply_to=reply_to, mode=str(mode)
+    )
+    return ReplyOutcome(message, item)
+
+
+async def add_note(session: AsyncSession, agent: Agent, conversation_id: int, text: object) -> Message:
+    """An internal note: visible to the team, never sent to the customer."""
+    conversation = await load_conversation(session, agent, conversation_id)
+    body = _text(text, "note text", MAX_NOTE_LENGTH)
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        channel_id=conversation.channel_id,
+        direction=Direction.NOTE,
+        kind="note",
+        agent_id=agent.id,
+        text=body,
+        sent_at=now,
+        received_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    session.add(Event(conversation_id=conversation.id, message_id=message.id, agent_id=agent.id, kind="noted", at=now, data={}))
+    conversation.updated_at = now
+    return message
+
+
+async def assign(
+    session: AsyncSession, agent: Agent, conversation_id: int, assignee_name: object, *, force: bool = False
+) -> Conversation:
+    """Assign to an agent by name (None unassigns); taking someone else's conversation needs a supervisor."""
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    target: Agent | None = None
+    if assignee_name is not None:
+        if not isinstance(assignee_name, str):
+            raise Invalid("assignee must be an agent name or null")
+        target = await session.scalar(select(Agent).where(Agent.name == assignee_name, Agent.active.is_(True)))
+        if target is None:
+            raise Invalid(f"no active agent named {assignee_name!r}")
+        if not can_see(target, conversation):
+            raise Invalid(f"{assignee_name} cannot see this conversation's queue")
+    if target is not None and target.id != agent.id and not can_assign_others(agent):
+        raise Forbidden("only managers and admins assign conversations to someone else")
+    if conversation.assignee_id == (target.id if target else None):
+        return conversation
+    if conversation.assignee_id is not None and conversation.assignee_id != agent.id and not can_assign_others(agent):
+        current = await session.get(Agent, conversation.assignee_id)
+        raise Conflict(f"already assigned to {current.name if current else 'someone else'}")
+    if conversation.assignee_id is not None and conversation.assignee_id != agent.id and not force:
+        current = await session.get(Agent, conversation.assignee_id)
+        raise Conflict(f"already assigned to {current.name if current else 'someone else'}; pass force to reassign")
+    previous = conversation.assignee_id
+    conversation.assignee_id = target.id if target else None
+    _event(session, conversation, agent, "assigned" if target else "unassigned",
+           assignee=target.name if target else None, previous_assignee_id=previous)
+    return conversation
+
+
+async def set_status(session: AsyncSession, agent: Agent, conversation_id: int, status: object) -> Conversation:
+    """Resolve, reopen, or mark a conversation pending (waiting for the customer)."""
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    if status not in {s.value for s in ConversationStatus}:
+        raise Invalid("status must be one of open, pending, resolved")
+    if conversation.status == status:
+        raise Conflict(f"the conversation is already {status}")
+    previous = conversation.status
+    now = utcnow()
+    conversation.status = str(status)
+    conversation.snoozed_until = None
+    if status == ConversationStatus.RESOLVED:
+        conversation.resolved_at = now
+        kind = "resolved"
+    elif previous == ConversationStatus.RESOLVED:
+        conversation.resolved_at = None
+        kind = "reopened"
+    else:
+        kind = "status_changed"
+    _event(session, conversation, agent, kind, **{"from": previous, "to": status})
+    return conversation
+
+
+async def forward(
+    session: AsyncSession, agent: Agent, conversation_id: int, queue: object, note: object = None
+) -> Conversation:
+    """Move a conversation to another queue (e.g. marketing) with an optional note for them."""
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    if queue not in {q.value for q in Queue}:
+        raise Invalid("queue must be one of support, marketing, other")
+    if conversation.queue == queue:
+        raise Conflict(f"the conversation is already in {queue}")
+    note_text = None
+    if note is not None:
+        note_text = _text(note, "note", MAX_NOTE_LENGTH)
+    previous = conversation.queue
+    conversation.queue = str(queue)
+    _event(session, conversation, agent, "forwarded", **{"from": previous, "to": queue, "note": note_text})
+    if note_text:
+        now = utcnow()
+        session.add(Message(conversation_id=conversation.id, channel_id=conversation.channel_id,
+                            direction=Direction.NOTE, kind="note", agent_id=agent.id,
+                            text=note_text, sent_at=now, received_at=now))
+    return conversation
+
+
+def require_fields(body: Mapping[str, object], *names: str) -> None:
+    """Raise Invalid naming the first missing field."""
+    for name in names:
+        if name not in body:
+            raise Invalid(f"missing field: {name}")

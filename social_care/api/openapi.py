@@ -1,0 +1,119 @@
+"""The OpenAPI 3.1 description of the REST API, served at /api/openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad input", 401: "Missing or invalid token", 403: "Your role may not do this",
+            404: "Not found (or not visible to you)", 409: "Conflicts with the current state",
+            413: "Body over 1 MiB", 415: "Content-Type must be application/json"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _ok(description: str, schema: dict[str, Any], code: int = 200) -> dict[str, Any]:
+    return {str(code): {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
+
+
+def openapi_document() -> dict[str, Any]:
+    """Build the document (cheap; built per request so it never drifts from the code's constants)."""
+    conversation = {"$ref": "#/components/schemas/Conversation"}
+    message = {"$ref": "#/components/schemas/Message"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "social-care API", "version": "0.1.0",
+                 "description": "Conversations, replies and triage of social-care. Every error is "
+                                "`{\"error\": reason}`. Authenticate with `Authorization: Bearer <token>` "
+                                "(`social-care agent add NAME --role ROLE` prints a token)."},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness and database check", "security": [],
+                                 "responses": _ok("Healthy", {"type": "object"}) | {"503": {"description": "Database unreachable"}}}},
+            "/api/me": {"get": {"summary": "The agent owning the token", "responses": _ok("Agent", {"$ref": "#/components/schemas/Agent"}) | _errors(401)}},
+            "/api/conversations": {"get": {
+                "summary": "List conversations, most urgent first (priority, then SLA due)",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string", "default": "open"},
+                     "description": "Comma-separated: open, pending, resolved, or all"},
+                    {"name": "queue", "in": "query", "schema": {"type": "string"},
+                     "description": "Comma-separated: support, marketing, other"},
+                    {"name": "channel", "in": "query", "schema": {"type": "string"},
+                     "description": "A platform (`telegram`) or platform:key (`telegram:acme`)"},
+                    {"name": "assignee", "in": "query", "schema": {"type": "string"},
+                     "description": "An agent name, `me`, or `none` for unassigned"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                ],
+                "responses": _ok("A page of conversations", {"type": "object", "properties": {
+                    "conversations": {"type": "array", "items": conversation}, "total": {"type": "integer"},
+                    "offset": {"type": "integer"}, "limit": {"type": "integer"},
+                    "next_offset": {"type": ["integer", "null"]}}}) | _errors(400, 401, 403)}},
+            "/api/conversations/{id}": {"get": {"summary": "One conversation with its messages and events",
+                                                "parameters": ID, "responses": _ok("The conversation", conversation) | _errors(401, 404)}},
+            "/api/conversations/{id}/replies": {"post": {
+                "summary": "Reply to the customer (queued in the durable outbox; delivery status on the message)",
+                "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
+                    "text": {"type": "string", "minLength": 1},
+                    "reply_to_message_id": {"type": "integer", "description": "Quote this customer message"},
+                    "mode": {"type": "string", "enum": ["private", "public"], "default": "private"}}}),
+                "responses": _ok("Queued", message, 202) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/notes": {"post": {
+                "summary": "Add an internal note (never sent to the customer)", "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
+                "responses": _ok("Stored", message, 201) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/assign": {"post": {
+                "summary": "Assign to an agent (`me`), or unassign with null", "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["assignee"], "properties": {
+                    "assignee": {"type": ["string", "null"]},
+                    "force": {"type": "boolean", "description": "Managers: take over someone else's conversation"}}}),
+                "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/status": {"post": {
+                "summary": "Resolve, reopen (open) or set pending", "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["status"], "properties": {
+                    "status": {"type": "string", "enum": ["open", "pending", "resolved"]}}}),
+                "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/forward": {"post": {
+                "summary": "Move to another queue, e.g. marketing, with a note", "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["queue"], "properties": {
+                    "queue": {"type": "string", "enum": ["support", "marketing", "other"]}, "note": {"type": "string"}}}),
+                "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/messages/{id}": {"get": {"summary": "One message, with its delivery status", "parameters": ID,
+                                           "responses": _ok("The message", message) | _errors(401, 404)}},
+            "/api/messages/{id}/retry": {"post": {
+                "summary": "Retry a failed (or unknown) reply with a fresh retry budget", "parameters": ID,
+                "responses": _ok("Queued again", message, 202) | _errors(401, 403, 404, 409)}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Agent": {"type": "object", "properties": {"name": {"type": "string"}, "display_name": {"type": "string"},
+                                                           "role": {"type": "string", "enum": ["agent", "marketing", "manager", "admin"]}}},
+                "Conversation": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "status": {"type": "string"}, "queue": {"type": "string"},
+                    "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+                    "channel": {"type": "object"}, "customer": {"type": "object"},
+                    "assignee": {"type": ["object", "null"]}, "sla_due": {"type": ["string", "null"], "format": "date-time"},
+                    "waiting_since": {"type": ["string", "null"], "format": "date-time"},
+                    "messages": {"type": "array", "items": message}, "events": {"type": "array", "items": {"type": "object"}}}},
+                "Message": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "direction": {"type": "string", "enum": ["inbound", "outbound", "note"]},
+                    "text": {"type": "string"}, "platform_message_id": {"type": ["string", "null"]},
+                    "delivery": {"type": "object", "properties": {
+                        "status": {"type": "string", "enum": ["pending", "sent", "failed", "unknown"]},
+                        "error": {"type": ["string", "null"]}, "attempts": {"type": ["integer", "null"]}}},
+                    "analysis": {"type": "object"}}},
+            },
+        },
+    }

@@ -1,0 +1,252 @@
+"""REST API handlers: conversations, replies, notes, assignment, status, forwarding, retries."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select, text
+
+from social_care import actions
+from social_care.api.http import BUS, DB, current_agent, json_body
+from social_care.api.openapi import openapi_document
+from social_care.api.views import conversation_view, inbox_row_view, message_view
+from social_care.outbox.sender import RetryRefused, retry_delivery
+from social_care.permissions import can_see, visible_queues
+from social_care.store.models import Agent, Conversation, ConversationStatus, Message, OutboxItem, Queue
+from social_care.store.queries import InboxFilter, conversation_detail, list_conversations
+
+routes = web.RouteTableDef()
+
+MAX_PAGE = 100
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise actions.Invalid(f"{name} must be an integer") from err
+    if not low <= value <= high:
+        raise actions.Invalid(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _choices(request: web.Request, name: str, allowed: set[str]) -> tuple[str, ...] | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise actions.Invalid(f"{name} must be among {', '.join(sorted(allowed))}; got {', '.join(bad)}")
+    return values
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError as err:
+        raise actions.NotFound(f"{name} must be an integer") from err
+
+
+def _changed(request: web.Request, conversation_id: int) -> None:
+    request.app[BUS].publish("conversation.changed", ids=[conversation_id])
+
+
+@routes.get("/healthz")
+async def health(request: web.Request) -> web.Response:
+    """Liveness and database reachability."""
+    try:
+        async with request.app[DB].read() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as err:  # the point of a health check is to report this, not raise
+        return web.json_response({"status": "error", "database": type(err).__name__}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    return web.json_response({"name": agent.name, "display_name": agent.display_name, "role": agent.role})
+
+
+@routes.get("/api/conversations")
+async def list_view(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    statuses = _choices(request, "status", {s.value for s in ConversationStatus} | {"all"})
+    if statuses is None:
+        statuses = ("open",)
+    queues = _choices(request, "queue", {q.value for q in Queue})
+    allowed = visible_queues(agent)
+    if allowed is not None:
+        queues = tuple(q for q in (queues or allowed) if q in allowed)
+        if not queues:
+            raise actions.Forbidden("your role may only list the marketing queue")
+    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 10_000_000)
+    channel = request.query.get("channel")
+    platform = key = None
+    if channel:
+        platform, _, key = channel.partition(":")
+    where = InboxFilter(
+        statuses=None if "all" in statuses else statuses,
+        queues=queues,
+        platform=platform or None,
+        channel_key=key or None,
+    )
+    assignee = request.query.get("assignee")
+    if assignee:
+        async with request.app[DB].read() as session:
+            if assignee == "none":
+                where = InboxFilter(**{**where.__dict__, "unassigned": True})
+            else:
+                name = agent.name if assignee == "me" else assignee
+                assignee_id = await session.scalar(select(Agent.id).where(Agent.name == name))
+                if assignee_id is None:
+                    raise actions.Invalid(f"no agent named {name!r}")
+                where = InboxFilter(**{**where.__dict__, "assignee_id": assignee_id})
+    async with request.app[DB].read() as session:
+        rows, total = await list_conversations(session, where, limit=limit, offset=offset)
+    next_offset = offset + len(rows) if offset + len(rows) < total else None
+    return web.json_response(
+        {"conversations": [inbox_row_view(r) for r in rows], "total": total, "offset": offset,
+         "limit": limit, "next_offset": next_offset}
+    )
+
+
+@routes.get("/api/conversations/{id}")
+async def detail_view(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    async with request.app[DB].read() as session:
+        conversation = await actions.load_conversation(session, agent, conversation_id)
+        detail = await conversation_detail(session, conversation)
+    return web.json_response(conversation_view(detail))
+
+
+@routes.post("/api/conversations/{id}/replies")
+async def post_reply(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    body = await json_body(request)
+    actions.require_fields(body, "text")
+    async with request.app[DB].write() as session:
+        outcome = await actions.reply(
+            session, agent, conversation_id, body["text"],
+            reply_to_message_id=body.get("reply_to_message_id"), mode=body.get("mode", "private"),
+        )
+        view = message_view(outcome.message, outcome.outbox, {agent.id: agent})
+    request.app[BUS].publish("outbox.enqueued", id=outcome.outbox.id)
+    _changed(request, conversation_id)
+    return web.json_response(view, status=202)
+
+
+@routes.post("/api/conversations/{id}/notes")
+async def post_note(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    body = await json_body(request)
+    actions.require_fields(body, "text")
+    async with request.app[DB].write() as session:
+        message = await actions.add_note(session, agent, conversation_id, body["text"])
+        view = message_view(message, None, {agent.id: agent})
+    _changed(request, conversation_id)
+    return web.json_response(view, status=201)
+
+
+async def _conversation_response(request: web.Request, conversation_id: int) -> web.Response:
+    agent = current_agent(request)
+    async with request.app[DB].read() as session:
+        conversation = await actions.load_conversation(session, agent, conversation_id)
+        detail = await conversation_detail(session, conversation)
+    _changed(request, conversation_id)
+    return web.json_response(conversation_view(detail))
+
+
+@routes.post("/api/conversations/{id}/assign")
+async def post_assign(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    body = await json_body(request)
+    actions.require_fields(body, "assignee")
+    assignee = agent.name if body["assignee"] == "me" else body["assignee"]
+    async with request.app[DB].write() as session:
+        await actions.assign(session, agent, conversation_id, assignee, force=body.get("force") is True)
+    return await _conversation_response(request, conversation_id)
+
+
+@routes.post("/api/conversations/{id}/status")
+async def post_status(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    body = await json_body(request)
+    actions.require_fields(body, "status")
+    async with request.app[DB].write() as session:
+        await actions.set_status(session, agent, conversation_id, body["status"])
+    return await _conversation_response(request, conversation_id)
+
+
+@routes.post("/api/conversations/{id}/forward")
+async def post_forward(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    conversation_id = _path_id(request, "id")
+    body = await json_body(request)
+    actions.require_fields(body, "queue")
+    async with request.app[DB].write() as session:
+        conversation = await actions.forward(session, agent, conversation_id, body["queue"], body.get("note"))
+        still_visible = can_see(agent, conversation)
+    if not still_visible:
+        _changed(request, conversation_id)
+        return web.json_response({"id": conversation_id, "queue": body["queue"], "forwarded": True})
+    return await _conversation_response(request, conversation_id)
+
+
+async def _message_for(request: web.Request, message_id: int) -> tuple[Message, OutboxItem | None]:
+    agent = current_agent(request)
+    async with request.app[DB].read() as session:
+        message = await session.get(Message, message_id)
+        if message is None:
+            raise actions.NotFound(f"message {message_id} not found")
+        conversation = await session.get(Conversation, message.conversation_id)
+        if conversation is None or not can_see(agent, conversation):
+            raise actions.NotFound(f"message {message_id} not found")
+        outbox = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        return message, outbox
+
+
+@routes.get("/api/messages/{id}")
+async def get_message(request: web.Request) -> web.Response:
+    message, outbox = await _message_for(request, _path_id(request, "id"))
+    agents: dict[int, Any] = {}
+    if message.agent_id:
+        async with request.app[DB].read() as session:
+            author = await session.get(Agent, message.agent_id)
+            if author:
+                agents[author.id] = author
+    return web.json_response(message_view(message, outbox, agents))
+
+
+@routes.post("/api/messages/{id}/retry")
+async def post_retry(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    message_id = _path_id(request, "id")
+    await _message_for(request, message_id)
+    async with request.app[DB].write() as session:
+        try:
+            item = await retry_delivery(session, message_id, agent_id=agent.id)
+        except LookupError as err:
+            raise actions.NotFound(str(err)) from err
+        except RetryRefused as err:
+            raise actions.Conflict(str(err)) from err
+        conversation_id = item.conversation_id
+    request.app[BUS].publish("outbox.enqueued", id=item.id)
+    _changed(request, conversation_id)
+    message, outbox = await _message_for(request, message_id)
+    return web.json_response(message_view(message, outbox, {agent.id: agent}), status=202)

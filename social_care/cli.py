@@ -1,0 +1,183 @@
+"""The `social-care` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from social_care.config import ConfigError, load_settings
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="social-care",
+        description="Self-hosted care console: ingest customer messages from social platforms, triage them, reply.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service: webhooks, REST API, pollers, pipeline and outbox workers",
+                           description="Run the service. Configuration comes from --config (TOML) or "
+                                       "$SOCIAL_CARE_CONFIG, with environment overrides such as "
+                                       "SOCIAL_CARE_DATABASE_URL.")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--host", help="address to listen on (default from config, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default from config, 8080)")
+
+    sandbox = sub.add_parser("sandbox", help="run the local platform fakes on loopback (Telegram Bot API)",
+                             description="Run the local fake of the Telegram Bot API, with a control API under "
+                                         "/sandbox/ to make simulated customers write and to inject faults.")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8082)
+    sandbox.add_argument("--token", default="123456789:SANDBOX-token", help="the bot token the fake accepts")
+
+    demo = sub.add_parser("demo", help="run everything on SQLite with the sandboxes and a scripted customer stream",
+                          description="Start the sandboxes, the service on embedded SQLite and a scripted stream of "
+                                      "customer messages in English and Italian; prints URLs, a login and a token.")
+    demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="folder for the demo database (default demo-data)")
+    demo.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
+    demo.add_argument("--sandbox-port", type=int, default=8082, help="Telegram sandbox port (default 8082)")
+    demo.add_argument("--speed", type=float, default=1.0, help="customer stream speed factor (default 1.0)")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl+C)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations (Alembic) to the configured database")
+    upgrade.add_argument("--config", type=Path)
+    upgrade.add_argument("--database-url", help="overrides the configuration and $SOCIAL_CARE_DATABASE_URL")
+
+    agent = sub.add_parser("agent", help="manage agents")
+    agent_sub = agent.add_subparsers(dest="agent_command", metavar="AGENT_COMMAND")
+    add = agent_sub.add_parser("add", help="create an agent and print its API token once",
+                               description="Create an agent. The API token is printed once and stored only as a hash.")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["agent", "marketing", "manager", "admin"])
+    add.add_argument("--display-name")
+    add.add_argument("--config", type=Path)
+    add.add_argument("--database-url")
+
+    sub.add_parser("triage", help="triage JSON lines from a file or stdin; `triage eval`, `triage train`",
+                   add_help=False)
+    return parser
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    settings = load_settings(getattr(args, "config", None))
+    url = getattr(args, "database_url", None)
+    if url:
+        from dataclasses import replace
+
+        settings = replace(settings, database_url=url)
+    return settings
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from social_care.store.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"database is at the latest schema: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _agent_add(args: argparse.Namespace) -> int:
+    from social_care.store.agents import AgentExists, add_agent
+    from social_care.store.db import Database
+    from social_care.store.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            _agent, token = await add_agent(db, args.name, args.role, display_name=args.display_name)
+            return token
+        finally:
+            await db.dispose()
+
+    try:
+        token = asyncio.run(run())
+    except (AgentExists, ValueError) as err:
+        raise CliError(str(err)) from err
+    print(f"agent {args.name} ({args.role}) created. API token (shown once, store it now):")
+    print(token)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from social_care.runner import serve
+
+    settings = _settings(args)
+    if args.host:
+        settings = replace(settings, host=args.host)
+    if args.port:
+        settings = replace(settings, port=args.port)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from social_care.runner import run_sandboxes
+
+    asyncio.run(run_sandboxes(args.host, args.port, args.token))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from social_care.demo import run_demo
+
+    asyncio.run(run_demo(args.dir, port=args.port, sandbox_port=args.sandbox_port, speed=args.speed,
+                         duration=args.duration or None))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `social-care` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "triage":
+        from triage.cli import main as triage_main
+
+        return triage_main(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs full request URLs, which for Telegram contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    handlers = {"serve": _serve, "sandbox": _sandbox, "demo": _demo}
+    try:
+        if args.command in handlers:
+            return handlers[args.command](args)
+        if args.command == "db" and args.db_command == "upgrade":
+            return _db_upgrade(args)
+        if args.command == "agent" and args.agent_command == "add":
+            return _agent_add(args)
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    except (CliError, ConfigError) as err:
+        print(f"social-care: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The durable outbox: replies are rows first, delivered by a sender worker."""

@@ -1,0 +1,67 @@
+"""Long-running processes: the service and the sandboxes, until SIGINT or SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from social_care.config import Settings
+from social_care.service import build_app, build_runtime
+
+logger = logging.getLogger(__name__)
+
+
+async def wait_for_stop(duration: float | None = None) -> None:
+    """Return on SIGINT/SIGTERM, or after `duration` seconds when given."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if duration:
+            try:
+                await asyncio.wait_for(stop.wait(), duration)
+            except TimeoutError:
+                pass
+        else:
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def start_service(settings: Settings) -> web.AppRunner:
+    """Build and start the service; the caller cleans up the returned runner."""
+    runtime = await build_runtime(settings)
+    app = build_app(runtime)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    logger.info("social-care listening on http://%s:%s", settings.host, settings.port)
+    return runner
+
+
+async def serve(settings: Settings) -> None:
+    """Run the service until stopped."""
+    runner = await start_service(settings)
+    try:
+        await wait_for_stop()
+    finally:
+        await runner.cleanup()
+
+
+async def run_sandboxes(host: str, port: int, token: str) -> None:
+    """Run the Telegram sandbox until stopped."""
+    from connectors.telegram.sandbox import TelegramSandbox
+
+    sandbox = TelegramSandbox(token, host=host, port=port)
+    await sandbox.start()
+    print(f"Telegram sandbox: Bot API at {sandbox.base_url}<token>/<method>, control API at {sandbox.url}/sandbox/",
+          flush=True)
+    try:
+        await wait_for_stop()
+    finally:
+        await sandbox.stop()

@@ -1,0 +1,114 @@
+"""Wiring: one aiohttp application with webhooks, the REST API, connectors and the workers."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from connectors import connector_class
+from connectors.base import Connector
+from social_care.api.auth import auth_middleware
+from social_care.api.http import BUS, DB, MAX_BODY, error_middleware
+from social_care.api.routes import routes as api_routes
+from social_care.bus import Bus
+from social_care.config import Settings
+from social_care.outbox.sender import OutboxSender
+from social_care.pipeline.stages import Stage, default_stages
+from social_care.pipeline.worker import PipelineWorker
+from social_care.store.channels import ChannelDirectory
+from social_care.store.db import Database
+from social_care.store.ingest import Ingestor, read_cursor
+from social_care.store.migrate import upgrade
+
+logger = logging.getLogger(__name__)
+
+RUNTIME = web.AppKey("runtime", "Runtime")
+
+
+@dataclass
+class Runtime:
+    """The live parts of one service process."""
+
+    settings: Settings
+    db: Database
+    bus: Bus
+    channels: ChannelDirectory
+    ingest: Ingestor
+    connectors: dict[int, Connector] = field(default_factory=dict)
+    pipeline: PipelineWorker | None = None
+    sender: OutboxSender | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = None, migrate: bool = True) -> Runtime:
+    """Open the store (migrating it), register channels and build their connectors (not started)."""
+    if migrate:
+        await asyncio.to_thread(upgrade, settings.database_url)
+    db = Database(settings.database_url)
+    bus = Bus()
+    channels = ChannelDirectory(db)
+    ingestor = Ingestor(db, channels)
+
+    async def ingest(records, *, cursor=None):  # type: ignore[no-untyped-def]
+        result = await ingestor(records, cursor=cursor)
+        if result.stored or result.edited:
+            bus.publish("message.received", ids=result.stored + result.edited)
+        return result
+
+    async def cursors(platform: str, channel_key: str, name: str) -> str | None:
+        return await read_cursor(db, channels, platform, channel_key, name)
+
+    runtime = Runtime(settings=settings, db=db, bus=bus, channels=channels, ingest=ingestor)
+    for section in settings.channels:
+        platform, key = section["platform"], section["key"]
+        channel_id = await channels.register(platform, key, section.get("name"))
+        cls = connector_class(platform)
+        runtime.connectors[channel_id] = cls.from_config(key, section, ingest=ingest, cursors=cursors)
+    runtime.pipeline = PipelineWorker(db, stages if stages is not None else default_stages(settings.triage),
+                                      bus=bus, interval=settings.pipeline_interval)
+    runtime.sender = OutboxSender(db, runtime.connectors, policy=settings.retry, bus=bus,
+                                  interval=settings.outbox_interval)
+    return runtime
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    """The aiohttp application: /healthz, /api/..., /webhooks/<platform>/<key>."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app[DB] = runtime.db
+    app[BUS] = runtime.bus
+    app[RUNTIME] = runtime
+    app.add_routes(api_routes)
+    for connector in runtime.connectors.values():
+        app.add_routes(connector.webhook_routes())
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    started: list[Connector] = []
+    try:
+        for connector in runtime.connectors.values():
+            await connector.start()
+            started.append(connector)
+        assert runtime.pipeline is not None and runtime.sender is not None
+        runtime.tasks.append(asyncio.create_task(runtime.pipeline.run(), name="pipeline"))
+        runtime.tasks.append(asyncio.create_task(runtime.sender.run(), name="outbox"))
+        yield
+    finally:
+        for task in runtime.tasks:
+            task.cancel()
+        for task in runtime.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        runtime.tasks.clear()
+        for connector in reversed(started):
+            try:
+                await connector.stop()
+            except Exception:
+                logger.exception("stopping connector %s failed", connector.channel_key)
+        await runtime.db.dispose()

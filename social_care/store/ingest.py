@@ -1,0 +1,295 @@
+"""Store normalized inbound records exactly once, in one transaction, with their cursor."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_care.domain import ContactSignal, CursorUpdate, Direction, Inbound, InboundMessage, SignalKind
+from social_care.store.channels import ChannelDirectory
+from social_care.store.db import Database
+from social_care.store.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Cursor,
+    Event,
+    Identity,
+    Message,
+    PipelineState,
+)
+from social_care.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+
+
+@dataclass
+class IngestResult:
+    """What one call changed: new message ids, duplicates skipped, edits applied, signals."""
+
+    stored: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    edited: list[int] = field(default_factory=list)
+    signals: int = 0
+
+
+class Ingestor:
+    """The single write path for everything that comes from a platform."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: ChannelDirectory,
+        *,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.reopen_window = reopen_window
+
+    async def __call__(self, records: Sequence[Inbound], *, cursor: CursorUpdate | None = None) -> IngestResult:
+        """Store `records` and move `cursor` atomically; redelivered records change nothing."""
+        result = IngestResult()
+        channel_ids = {}
+        for record in records:
+            channel_ids[(record.platform, record.channel_key)] = await self.channels.id_of(
+                record.platform, record.channel_key
+            )
+        cursor_channel = None
+        if cursor is not None:
+            cursor_channel = await self.channels.id_of(cursor.platform, cursor.channel_key)
+        async with self.db.write() as session:
+            for record in records:
+                channel_id = channel_ids[(record.platform, record.channel_key)]
+                if isinstance(record, InboundMessage):
+                    await self._message(session, channel_id, record, result)
+                else:
+                    await self._signal(session, channel_id, record, result)
+            if cursor is not None and cursor_channel is not None:
+                await self._move_cursor(session, cursor_channel, cursor)
+        return result
+
+    async def _identity(self, session: AsyncSession, channel_id: int, record: InboundMessage | ContactSignal) -> Identity:
+        author = record.author
+        query = select(Identity).where(
+            Identity.channel_id == channel_id, Identity.platform_user_id == author.platform_id
+        )
+        if self.db.is_postgres:
+            # Serializes concurrent deliveries from the same customer, so the duplicate check
+            # that follows sees what a concurrent transaction just committed.
+            query = query.with_for_update()
+        identity = await session.scalar(query)
+        now = utcnow()
+        if identity is None:
+            contact = Contact(name=author.name or author.handle, created_at=now, updated_at=now)
+            session.add(contact)
+            await session.flush()
+            # ON CONFLICT DO NOTHING waits for a concurrent insert of the same customer to finish;
+            # if that one won, ours becomes a no-op and we use theirs.
+            inserted = await session.scalar(
+                self._insert(Identity)
+                .values(contact_id=contact.id, channel_id=channel_id, platform_user_id=author.platform_id,
+                        is_bot=author.is_bot, blocked=False, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["channel_id", "platform_user_id"])
+                .returning(Identity.id)
+            )
+            if inserted is None:
+                await session.delete(contact)
+            identity = await session.scalar(query.execution_options(populate_existing=True))
+            assert identity is not None
+        identity.display_name = author.name or identity.display_name
+        identity.handle = author.handle or identity.handle
+        if author.followers is not None:
+            identity.followers = author.followers
+        if author.verified is not None:
+            identity.verified = author.verified
+        identity.is_bot = author.is_bot
+        identity.updated_at = now
+        return identity
+
+    def _insert(self, model: type) -> Any:
+        if self.db.is_postgres:
+            return pg_insert(model)
+        return sqlite_insert(model)
+
+    async def _message(
+        self, session: AsyncSession, channel_id: int, record: InboundMessage, result: IngestResult
+    ) -> None:
+        identity = await self._identity(session, channel_id, record)
+        existing = await session.scalar(
+            select(Message).where(Message.channel_id == channel_id, Message.platform_message_id == record.source_id)
+        )
+        if existing is not None:
+            if self._is_newer_edit(existing, record):
+                await self._apply_edit(session, existing, record)
+                result.edited.append(existing.id)
+            else:
+                result.duplicates += 1
+            return
+        conversation = await self._conversation(session, channel_id, identity, record)
+        now = utcnow()
+        message = Message(
+            conversation_id=conversation.id,
+            channel_id=channel_id,
+            direction=Direction.INBOUND,
+            kind=record.kind,
+            platform_message_id=record.source_id,
+            identity_id=identity.id,
+            text=record.text,
+            public=record.public,
+            automated=record.author.is_bot,
+            in_reply_to=record.in_reply_to,
+            attachments=[a.as_json() for a in record.attachments],
+            raw=dict(record.raw),
+            sent_at=record.sent_at,
+            received_at=now,
+            edited_at=record.edited_at,
+            pipeline_state=PipelineState.PENDING,
+        )
+        session.add(message)
+        await session.flush()
+        if conversation.last_inbound_at is None or record.sent_at > conversation.last_inbound_at:
+            conversation.last_inbound_at = record.sent_at
+        if conversation.waiting_since is None:
+            conversation.waiting_since = record.sent_at
+        conversation.public = conversation.public or record.public
+        conversation.updated_at = now
+        session.add(
+            Event(
+                conversation_id=conversation.id,
+                message_id=message.id,
+                contact_id=identity.contact_id,
+                kind="received",
+                at=now,
+                data={"source_id": record.source_id, "kind": str(record.kind), "sent_at": record.sent_at.isoformat()},
+            )
+        )
+        result.stored.append(message.id)
+
+    @staticmethod
+    def _is_newer_edit(existing: Message, record: InboundMessage) -> bool:
+        if record.edited_at is None:
+            return False
+        if existing.edited_at is not None and record.edited_at <= existing.edited_at:
+            return False
+        return True
+
+    async def _apply_edit(self, session: AsyncSession, message: Message, record: InboundMessage) -> None:
+        now = utcnow()
+        session.add(
+            Event(
+                conversation_id=message.conversation_id,
+                message_id=message.id,
+                kind="edited",
+                at=now,
+                data={
+                    "previous_text": message.text,
+                    "previous_attachments": message.attachments,
+                    "edited_at": record.edited_at.isoformat() if record.edited_at else None,
+                },
+            )
+        )
+        message.text = record.text
+        message.attachments = [a.as_json() for a in record.attachments]
+        message.edited_at = record.edited_at
+        # The new wording is triaged again.
+        message.pipeline_state = PipelineState.PENDING
+
+    async def _conversation(
+        self, session: AsyncSession, channel_id: int, identity: Identity, record: InboundMessage
+    ) -> Conversation:
+        latest = await session.scalar(
+            select(Conversation)
+            .where(Conversation.channel_id == channel_id, Conversation.thread_key == record.thread_key)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        now = utcnow()
+        if latest is not None:
+            if latest.status != ConversationStatus.RESOLVED:
+                if latest.status == ConversationStatus.PENDING or latest.snoozed_until is not None:
+                    session.add(
+                        Event(
+                            conversation_id=latest.id,
+                            kind="status_changed",
+                            at=now,
+                            data={"from": latest.status, "to": ConversationStatus.OPEN, "by": "customer"},
+                        )
+                    )
+                    latest.status = ConversationStatus.OPEN
+                    latest.snoozed_until = None
+                return latest
+            if latest.resolved_at is not None and now - latest.resolved_at <= self.reopen_window:
+                latest.status = ConversationStatus.OPEN
+                latest.resolved_at = None
+                latest.waiting_since = None
+                session.add(Event(conversation_id=latest.id, kind="reopened", at=now, data={"by": "customer"}))
+                return latest
+        conversation = Conversation(
+            channel_id=channel_id,
+            contact_id=identity.contact_id,
+            identity_id=identity.id,
+            thread_key=record.thread_key,
+            status=ConversationStatus.OPEN,
+            public=record.public,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(conversation)
+        await session.flush()
+        session.add(
+            Event(conversation_id=conversation.id, contact_id=identity.contact_id, kind="created", at=now, data={})
+        )
+        return conversation
+
+    async def _signal(
+        self, session: AsyncSession, channel_id: int, record: ContactSignal, result: IngestResult
+    ) -> None:
+        identity = await self._identity(session, channel_id, record)
+        blocked = record.kind == SignalKind.BLOCKED
+        if identity.blocked == blocked:
+            result.duplicates += 1
+            return
+        identity.blocked = blocked
+        conversation_id = await session.scalar(
+            select(Conversation.id)
+            .where(Conversation.identity_id == identity.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        session.add(
+            Event(
+                conversation_id=conversation_id,
+                contact_id=identity.contact_id,
+                kind=str(record.kind),
+                at=record.occurred_at,
+                data={"platform_user_id": record.author.platform_id},
+            )
+        )
+        result.signals += 1
+
+    async def _move_cursor(self, session: AsyncSession, channel_id: int, cursor: CursorUpdate) -> None:
+        row = await session.get(Cursor, (channel_id, cursor.name))
+        if row is None:
+            session.add(Cursor(channel_id=channel_id, name=cursor.name, value=cursor.value, updated_at=utcnow()))
+        else:
+            row.value = cursor.value
+            row.updated_at = utcnow()
+
+
+async def read_cursor(db: Database, channels: ChannelDirectory, platform: str, channel_key: str, name: str) -> str | None:
+    """A poller's stored position, or None before its first batch."""
+    channel_id = await channels.id_of(platform, channel_key)
+    async with db.read() as session:
+        row = await session.get(Cursor, (channel_id, name))
+        return row.value if row else None

@@ -1,0 +1,52 @@
+"""The schema is built by Alembic migrations and matches the models."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from social_care.cli import main
+from social_care.store.migrate import current_revision, upgrade
+from social_care.store.models import Base
+
+
+async def test_upgrade_builds_the_schema_the_models_describe(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert {
+        "channels",
+        "contacts",
+        "identities",
+        "conversations",
+        "messages",
+        "events",
+        "outbox",
+        "agents",
+        "cursors",
+    } <= tables
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+async def test_upgrade_twice_is_harmless(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(upgrade, database_url)
+    assert await asyncio.to_thread(current_revision, database_url) is not None
+
+
+def test_cli_db_upgrade_reports_the_database(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    assert "latest schema" in capsys.readouterr().out
+    assert current_revision(url) is not None
