@@ -75,8 +75,11 @@ async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = 
     return runtime
 
 
-def build_app(runtime: Runtime) -> web.Application:
-    """The aiohttp application: /healthz, /api/..., /webhooks/<platform>/<key>."""
+def build_app(runtime: Runtime, *, background: bool = True) -> web.Application:
+    """The aiohttp application: /healthz, /api/..., /webhooks/<platform>/<key>.
+
+    With background=False the connectors and workers are not started (API-only tests).
+    """
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DB] = runtime.db
     app[BUS] = runtime.bus
@@ -84,7 +87,8 @@ def build_app(runtime: Runtime) -> web.Application:
     app.add_routes(api_routes)
     for connector in runtime.connectors.values():
         app.add_routes(connector.webhook_routes())
-    app.cleanup_ctx.append(_lifecycle)
+    if background:
+        app.cleanup_ctx.append(_lifecycle)
     return app
 
 

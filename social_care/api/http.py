@@ -19,7 +19,7 @@ MAX_BODY = 1024 * 1024
 
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", Bus)
-AGENT = "social_care.agent"
+AGENT = web.RequestKey("agent", Agent)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,7 +42,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         reason = err.reason
         if err.status == 413:
             reason = f"request body too large (limit {MAX_BODY} bytes)"
-        return json_error(err.status, reason.lower() if reason else "error", **{
+        return json_error(err.status, reason or "error", **{
             k: v for k, v in err.headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")
         })
     except Exception:
