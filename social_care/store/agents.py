@@ -47,3 +47,14 @@ async def agent_for_token(db: Database, token: str) -> Agent | None:
         return await session.scalar(
             select(Agent).where(Agent.token_hash == hash_token(token), Agent.active.is_(True))
         )
+
+
+async def rotate_token(db: Database, name: str) -> str:
+    """Replace an agent's API token and return the new one (the old one stops working)."""
+    token = new_token()
+    async with db.write() as session:
+        agent = await session.scalar(select(Agent).where(Agent.name == name))
+        if agent is None:
+            raise LookupError(f"no agent named {name!r}")
+        agent.token_hash = hash_token(token)
+    return token

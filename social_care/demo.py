@@ -1,0 +1,138 @@
+"""`social-care demo`: the sandboxes, the service on SQLite and a scripted customer stream, wired."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from connectors.telegram.sandbox import TelegramSandbox
+from social_care.config import RetryPolicy, Settings
+from social_care.demo_script import SCRIPT, DemoLine
+from social_care.runner import start_service, wait_for_stop
+from social_care.store.agents import add_agent, rotate_token
+from social_care.store.db import Database
+
+logger = logging.getLogger(__name__)
+
+DEMO_TOKEN = "123456789:DEMO-sandbox-token"
+DEMO_AGENTS = (("giulia", "agent", "Giulia (care)"), ("luca", "agent", "Luca (care)"),
+               ("sara", "marketing", "Sara (marketing)"), ("marco", "manager", "Marco (manager)"))
+
+
+def demo_settings(folder: Path, *, port: int, sandbox: TelegramSandbox) -> Settings:
+    """Settings for the demo: SQLite in `folder`, one Telegram channel on the sandbox via webhook."""
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{(folder / 'social-care.db').resolve()}",
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        retry=RetryPolicy(max_attempts=5, backoff_base=0.5, backoff_cap=10.0),
+        pipeline_interval=0.5,
+        outbox_interval=0.5,
+        channels=(
+            {
+                "platform": "telegram",
+                "key": "acme",
+                "name": "ACME Care (Telegram)",
+                "mode": "webhook",
+                "token": DEMO_TOKEN,
+                "secret_token": secrets.token_urlsafe(24),
+                "public_url": f"http://127.0.0.1:{port}",
+                "api_base_url": sandbox.base_url,
+                "api_file_url": sandbox.base_file_url,
+            },
+        ),
+    )
+
+
+async def _demo_tokens(database_url: str) -> dict[str, str]:
+    db = Database(database_url)
+    tokens = {}
+    try:
+        for name, role, display in DEMO_AGENTS:
+            try:
+                _agent, tokens[name] = await add_agent(db, name, role, display_name=display)
+            except ValueError:
+                tokens[name] = await rotate_token(db, name)
+    finally:
+        await db.dispose()
+    return tokens
+
+
+def _play(sandbox: TelegramSandbox, line: DemoLine, last_message: dict[int, int]) -> None:
+    who = line.customer
+    person: dict[str, Any] = {"first_name": who.first_name, "last_name": who.last_name,
+                              "username": who.username, "language_code": who.language_code}
+    if line.edit_of_previous and who.chat_id in last_message:
+        sandbox.customer_edits(who.chat_id, last_message[who.chat_id], line.text or "")
+        return
+    update = sandbox.customer_writes(who.chat_id, line.text, **person, **line.extra)
+    last_message[who.chat_id] = update["message"]["message_id"]
+
+
+async def play_script(sandbox: TelegramSandbox, speed: float = 1.0) -> None:
+    """Make the demo customers write, then keep a slow trickle going so the inbox stays alive."""
+    last_message: dict[int, int] = {}
+    for line in SCRIPT:
+        await asyncio.sleep(line.after / max(speed, 0.01))
+        _play(sandbox, line, last_message)
+    while True:
+        for line in SCRIPT:
+            await asyncio.sleep(20 / max(speed, 0.01))
+            if line.text and not line.edit_of_previous:
+                _play(sandbox, line, last_message)
+
+
+async def _echo_bot_messages(sandbox: TelegramSandbox) -> None:
+    seen = 0
+    while True:
+        await asyncio.sleep(0.5)
+        sent = sandbox.sent_messages()
+        for message in sent[seen:]:
+            print(f"[sandbox] the bot sent to chat {message['chat']['id']}: {message.get('text', '')[:80]!r}", flush=True)
+        seen = len(sent)
+
+
+async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, speed: float = 1.0,
+                   duration: float | None = None) -> None:
+    """Run the whole demo until Ctrl+C (or for `duration` seconds)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sandbox = TelegramSandbox(DEMO_TOKEN, host="127.0.0.1", port=sandbox_port)
+    await sandbox.start()
+    settings = demo_settings(folder, port=port, sandbox=sandbox)
+    runner = await start_service(settings)
+    tokens = await _demo_tokens(settings.database_url)
+    api = f"http://127.0.0.1:{port}"
+    print(f"""
+social-care demo is running (database: {folder / 'social-care.db'})
+
+  REST API        {api}/api/conversations      (OpenAPI: {api}/api/openapi.json)
+  Telegram fake   {sandbox.url}/sandbox/state  (what the bot sent: {sandbox.url}/sandbox/sent)
+
+  Demo agents and their API tokens (new on every start):
+""" + "\n".join(f"    {name:<7} {role:<10} {tokens[name]}" for name, role, _ in DEMO_AGENTS) + f"""
+
+  Try:
+    curl -s -H 'Authorization: Bearer {tokens['giulia']}' {api}/api/conversations
+    curl -s -H 'Authorization: Bearer {tokens['giulia']}' -H 'Content-Type: application/json' \\
+         -d '{{"text": "Ciao! Ci pensiamo noi."}}' {api}/api/conversations/1/replies
+    curl -s {sandbox.url}/sandbox/sent
+    curl -s -H 'Content-Type: application/json' -d '{{"text": "Hello from a customer"}}' \\
+         {sandbox.url}/sandbox/chats/4242/messages
+
+Customers start writing now. Ctrl+C stops the demo.
+""", flush=True)
+    tasks = [asyncio.create_task(play_script(sandbox, speed)), asyncio.create_task(_echo_bot_messages(sandbox))]
+    try:
+        await wait_for_stop(duration)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
+        await sandbox.stop()

@@ -1,0 +1,51 @@
+"""The demo's customers and what they write: our own text, in English and Italian."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    chat_id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language_code: str
+
+
+@dataclass(frozen=True)
+class DemoLine:
+    """One thing a demo customer does, `after` seconds after the previous line."""
+
+    after: float
+    customer: DemoCustomer
+    text: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    edit_of_previous: bool = False
+
+
+GIULIA = DemoCustomer(70001, "Giulia", "Bianchi", "giuliab", "it")
+TOM = DemoCustomer(70002, "Tom", "Harper", "tomharper", "en")
+MARCO = DemoCustomer(70003, "Marco", "Esposito", None, "it")
+PRIYA = DemoCustomer(70004, "Priya", "Nair", "priya_n", "en")
+ELENA = DemoCustomer(70005, "Elena", "Conti", "elenaconti", "it")
+SAM = DemoCustomer(70006, "Sam", None, "sam_builds", "en")
+
+SCRIPT: tuple[DemoLine, ...] = (
+    DemoLine(1, TOM, "Hi, I was charged twice for order 4471 and the refund still hasn't shown up. Can someone check?"),
+    DemoLine(3, GIULIA, "Buongiorno, il pacco doveva arrivare ieri ma il tracking è fermo da tre giorni."),
+    DemoLine(3, PRIYA, "Just wanted to say the new app update is brilliant, checkout takes seconds now!"),
+    DemoLine(4, MARCO, "Sono di nuovo senza connessione, è la terza volta questa settimana. Pessimo servizio."),
+    DemoLine(3, TOM, "Order 4471. It's been 9 days!!"),
+    DemoLine(4, SAM, "Hello! I run a small tech channel (40k subscribers) and would love to review your product. Who should I talk to?"),
+    DemoLine(3, ELENA, "Ciao! Avete intenzione di aprire un negozio a Torino?"),
+    DemoLine(3, GIULIA, None, {"photo": True, "caption": "Ecco la foto dello scatolo arrivato rotto"}),
+    DemoLine(4, MARCO, "Sono di nuovo senza connessione, è la terza volta questa settimana. Servizio pessimo, disdico.",
+             edit_of_previous=True),
+    DemoLine(3, PRIYA, "Quick question: does the premium plan include the family sharing feature?"),
+    DemoLine(4, TOM, "If this isn't sorted today I'm disputing the charge with my bank."),
+    DemoLine(3, ELENA, None, {"location": {"latitude": 45.0703, "longitude": 7.6869}}),
+    DemoLine(4, SAM, None, {"document": {"file_name": "media-kit.pdf", "mime_type": "application/pdf", "file_size": 482133}}),
+    DemoLine(5, GIULIA, "Grazie per la risposta veloce, aspetto notizie."),
+)
