@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,8 @@ from social_care.api.auth import auth_middleware
 from social_care.api.http import BUS, DB, MAX_BODY, error_middleware
 from social_care.api.routes import routes as api_routes
 from social_care.bus import Bus
-from social_care.config import Settings
+from social_care.config import ConfigError, Settings
+from social_care.errors import RateLimited, TransientError
 from social_care.outbox.sender import OutboxSender
 from social_care.pipeline.stages import Stage, default_stages
 from social_care.pipeline.worker import PipelineWorker
@@ -39,6 +41,8 @@ class Runtime:
     channels: ChannelDirectory
     ingest: Ingestor
     connectors: dict[int, Connector] = field(default_factory=dict)
+    ready: dict[int, Connector] = field(default_factory=dict)  # started; the sender uses only these
+    start_errors: dict[int, str] = field(default_factory=dict)
     pipeline: PipelineWorker | None = None
     sender: OutboxSender | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -66,11 +70,17 @@ async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = 
     for section in settings.channels:
         platform, key = section["platform"], section["key"]
         channel_id = await channels.register(platform, key, section.get("name"))
-        cls = connector_class(platform)
-        runtime.connectors[channel_id] = cls.from_config(key, section, ingest=ingest, cursors=cursors)
+        try:
+            cls = connector_class(platform)
+        except KeyError as err:
+            raise ConfigError(f"channel {platform}:{key}: unknown platform {platform!r}") from err
+        try:
+            runtime.connectors[channel_id] = cls.from_config(key, section, ingest=ingest, cursors=cursors)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
     runtime.pipeline = PipelineWorker(db, stages if stages is not None else default_stages(settings.triage),
                                       bus=bus, interval=settings.pipeline_interval)
-    runtime.sender = OutboxSender(db, runtime.connectors, policy=settings.retry, bus=bus,
+    runtime.sender = OutboxSender(db, runtime.ready, policy=settings.retry, bus=bus,
                                   interval=settings.outbox_interval)
     return runtime
 
@@ -92,13 +102,34 @@ def build_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     return app
 
 
+async def start_connector(runtime: Runtime, channel_id: int, connector: Connector, *, cap: float = 60.0) -> None:
+    """Start one connector, retrying while the platform is unreachable; other channels are unaffected."""
+    delay = 1.0
+    while True:
+        try:
+            await connector.start()
+        except (TransientError, RateLimited) as err:
+            runtime.start_errors[channel_id] = str(err)
+            logger.warning("%s %s: cannot start yet (%s); retrying in %.0f s",
+                           connector.slug, connector.channel_key, err, delay)
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(cap, delay * 2)
+            continue
+        except Exception as err:
+            runtime.start_errors[channel_id] = str(err)
+            logger.error("%s %s: disabled, it cannot start: %s", connector.slug, connector.channel_key, err)
+            return
+        runtime.start_errors.pop(channel_id, None)
+        runtime.ready[channel_id] = connector
+        return
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    started: list[Connector] = []
     try:
-        for connector in runtime.connectors.values():
-            await connector.start()
-            started.append(connector)
+        for channel_id, connector in runtime.connectors.items():
+            runtime.tasks.append(asyncio.create_task(start_connector(runtime, channel_id, connector),
+                                                     name=f"start {connector.slug}:{connector.channel_key}"))
         assert runtime.pipeline is not None and runtime.sender is not None
         runtime.tasks.append(asyncio.create_task(runtime.pipeline.run(), name="pipeline"))
         runtime.tasks.append(asyncio.create_task(runtime.sender.run(), name="outbox"))
@@ -110,6 +141,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         runtime.tasks.clear()
+        started = list(runtime.ready.values())
+        runtime.ready.clear()
         for connector in reversed(started):
             try:
                 await connector.stop()

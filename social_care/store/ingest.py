@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from social_care.domain import ContactSignal, CursorUpdate, Direction, Inbound, InboundMessage, SignalKind
 from social_care.store.channels import ChannelDirectory
@@ -59,7 +59,6 @@ class Ingestor:
 
     async def __call__(self, records: Sequence[Inbound], *, cursor: CursorUpdate | None = None) -> IngestResult:
         """Store `records` and move `cursor` atomically; redelivered records change nothing."""
-        result = IngestResult()
         channel_ids = {}
         for record in records:
             channel_ids[(record.platform, record.channel_key)] = await self.channels.id_of(
@@ -68,18 +67,21 @@ class Ingestor:
         cursor_channel = None
         if cursor is not None:
             cursor_channel = await self.channels.id_of(cursor.platform, cursor.channel_key)
-        async with self.db.write() as session:
+        def transaction(session: Session) -> IngestResult:
+            result = IngestResult()
             for record in records:
                 channel_id = channel_ids[(record.platform, record.channel_key)]
                 if isinstance(record, InboundMessage):
-                    await self._message(session, channel_id, record, result)
+                    self._message(session, channel_id, record, result)
                 else:
-                    await self._signal(session, channel_id, record, result)
+                    self._signal(session, channel_id, record, result)
             if cursor is not None and cursor_channel is not None:
-                await self._move_cursor(session, cursor_channel, cursor)
-        return result
+                self._move_cursor(session, cursor_channel, cursor)
+            return result
 
-    async def _identity(self, session: AsyncSession, channel_id: int, record: InboundMessage | ContactSignal) -> Identity:
+        return await self.db.run_write(transaction)
+
+    def _identity(self, session: Session, channel_id: int, record: InboundMessage | ContactSignal) -> Identity:
         author = record.author
         query = select(Identity).where(
             Identity.channel_id == channel_id, Identity.platform_user_id == author.platform_id
@@ -88,15 +90,15 @@ class Ingestor:
             # Serializes concurrent deliveries from the same customer, so the duplicate check
             # that follows sees what a concurrent transaction just committed.
             query = query.with_for_update()
-        identity = await session.scalar(query)
+        identity = session.scalar(query)
         now = utcnow()
         if identity is None:
             contact = Contact(name=author.name or author.handle, created_at=now, updated_at=now)
             session.add(contact)
-            await session.flush()
+            session.flush()
             # ON CONFLICT DO NOTHING waits for a concurrent insert of the same customer to finish;
             # if that one won, ours becomes a no-op and we use theirs.
-            inserted = await session.scalar(
+            inserted = session.scalar(
                 self._insert(Identity)
                 .values(contact_id=contact.id, channel_id=channel_id, platform_user_id=author.platform_id,
                         is_bot=author.is_bot, blocked=False, created_at=now, updated_at=now)
@@ -104,8 +106,8 @@ class Ingestor:
                 .returning(Identity.id)
             )
             if inserted is None:
-                await session.delete(contact)
-            identity = await session.scalar(query.execution_options(populate_existing=True))
+                session.delete(contact)
+            identity = session.scalar(query.execution_options(populate_existing=True))
             assert identity is not None
         identity.display_name = author.name or identity.display_name
         identity.handle = author.handle or identity.handle
@@ -122,21 +124,21 @@ class Ingestor:
             return pg_insert(model)
         return sqlite_insert(model)
 
-    async def _message(
-        self, session: AsyncSession, channel_id: int, record: InboundMessage, result: IngestResult
+    def _message(
+        self, session: Session, channel_id: int, record: InboundMessage, result: IngestResult
     ) -> None:
-        identity = await self._identity(session, channel_id, record)
-        existing = await session.scalar(
+        identity = self._identity(session, channel_id, record)
+        existing = session.scalar(
             select(Message).where(Message.channel_id == channel_id, Message.platform_message_id == record.source_id)
         )
         if existing is not None:
             if self._is_newer_edit(existing, record):
-                await self._apply_edit(session, existing, record)
+                self._apply_edit(session, existing, record)
                 result.edited.append(existing.id)
             else:
                 result.duplicates += 1
             return
-        conversation = await self._conversation(session, channel_id, identity, record)
+        conversation = self._conversation(session, channel_id, identity, record)
         now = utcnow()
         message = Message(
             conversation_id=conversation.id,
@@ -157,7 +159,7 @@ class Ingestor:
             pipeline_state=PipelineState.PENDING,
         )
         session.add(message)
-        await session.flush()
+        session.flush()
         if conversation.last_inbound_at is None or record.sent_at > conversation.last_inbound_at:
             conversation.last_inbound_at = record.sent_at
         if conversation.waiting_since is None:
@@ -184,7 +186,7 @@ class Ingestor:
             return False
         return True
 
-    async def _apply_edit(self, session: AsyncSession, message: Message, record: InboundMessage) -> None:
+    def _apply_edit(self, session: Session, message: Message, record: InboundMessage) -> None:
         now = utcnow()
         session.add(
             Event(
@@ -205,10 +207,10 @@ class Ingestor:
         # The new wording is triaged again.
         message.pipeline_state = PipelineState.PENDING
 
-    async def _conversation(
-        self, session: AsyncSession, channel_id: int, identity: Identity, record: InboundMessage
+    def _conversation(
+        self, session: Session, channel_id: int, identity: Identity, record: InboundMessage
     ) -> Conversation:
-        latest = await session.scalar(
+        latest = session.scalar(
             select(Conversation)
             .where(Conversation.channel_id == channel_id, Conversation.thread_key == record.thread_key)
             .order_by(Conversation.id.desc())
@@ -246,22 +248,22 @@ class Ingestor:
             updated_at=now,
         )
         session.add(conversation)
-        await session.flush()
+        session.flush()
         session.add(
             Event(conversation_id=conversation.id, contact_id=identity.contact_id, kind="created", at=now, data={})
         )
         return conversation
 
-    async def _signal(
-        self, session: AsyncSession, channel_id: int, record: ContactSignal, result: IngestResult
+    def _signal(
+        self, session: Session, channel_id: int, record: ContactSignal, result: IngestResult
     ) -> None:
-        identity = await self._identity(session, channel_id, record)
+        identity = self._identity(session, channel_id, record)
         blocked = record.kind == SignalKind.BLOCKED
         if identity.blocked == blocked:
             result.duplicates += 1
             return
         identity.blocked = blocked
-        conversation_id = await session.scalar(
+        conversation_id = session.scalar(
             select(Conversation.id)
             .where(Conversation.identity_id == identity.id)
             .order_by(Conversation.id.desc())
@@ -278,8 +280,8 @@ class Ingestor:
         )
         result.signals += 1
 
-    async def _move_cursor(self, session: AsyncSession, channel_id: int, cursor: CursorUpdate) -> None:
-        row = await session.get(Cursor, (channel_id, cursor.name))
+    def _move_cursor(self, session: Session, channel_id: int, cursor: CursorUpdate) -> None:
+        row = session.get(Cursor, (channel_id, cursor.name))
         if row is None:
             session.add(Cursor(channel_id=channel_id, name=cursor.name, value=cursor.value, updated_at=utcnow()))
         else:

@@ -20,8 +20,18 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database schema to `revision`; safe to run on every start."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database schema to `revision`; safe to run on every start, from any thread."""
+    import asyncio
+    import concurrent.futures
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(url), revision)
+        return
+    # Alembic's async env runs its own event loop, which cannot nest inside the caller's.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()
 
 
 def current_revision(url: str) -> str | None:
