@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, 
                    duration: float | None = None) -> None:
     """Run the whole demo until Ctrl+C (or for `duration` seconds)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sandbox = TelegramSandbox(DEMO_TOKEN, host="127.0.0.1", port=sandbox_port)
+    sandbox = TelegramSandbox(DEMO_TOKEN, host="127.0.0.1", port=sandbox_port, first_update_id=int(time.time()))
     await sandbox.start()
     settings = demo_settings(folder, port=port, sandbox=sandbox)
     runner = await start_service(settings)

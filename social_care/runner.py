@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 
 from aiohttp import web
 
@@ -57,7 +58,8 @@ async def run_sandboxes(host: str, port: int, token: str) -> None:
     """Run the Telegram sandbox until stopped."""
     from connectors.telegram.sandbox import TelegramSandbox
 
-    sandbox = TelegramSandbox(token, host=host, port=port)
+    # Update ids must keep growing across sandbox restarts, or a poller's stored offset would skip them.
+    sandbox = TelegramSandbox(token, host=host, port=port, first_update_id=int(time.time()))
     await sandbox.start()
     print(f"Telegram sandbox: Bot API at {sandbox.base_url}<token>/<method>, control API at {sandbox.url}/sandbox/",
           flush=True)
