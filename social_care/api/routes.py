@@ -1,6 +1,7 @@
 """REST API handlers: conversations, replies, notes, assignment, status, forwarding, retries."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -105,13 +106,13 @@ async def list_view(request: web.Request) -> web.Response:
     if assignee:
         async with request.app[DB].read() as session:
             if assignee == "none":
-                where = InboxFilter(**{**where.__dict__, "unassigned": True})
+                where = replace(where, unassigned=True)
             else:
                 name = agent.name if assignee == "me" else assignee
                 assignee_id = await session.scalar(select(Agent.id).where(Agent.name == name))
                 if assignee_id is None:
                     raise actions.Invalid(f"no agent named {name!r}")
-                where = InboxFilter(**{**where.__dict__, "assignee_id": assignee_id})
+                where = replace(where, assignee_id=assignee_id)
     async with request.app[DB].read() as session:
         rows, total = await list_conversations(session, where, limit=limit, offset=offset)
     next_offset = offset + len(rows) if offset + len(rows) < total else None
