@@ -14,7 +14,7 @@ class IngestSink(Protocol):
 
     async def __call__(
         self, records: Sequence[Inbound], *, cursor: CursorUpdate | None = None
-    ) -> None: ...
+    ) -> object: ...
 
 
 class CursorSource(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,9 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `social-care` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # python-telegram-bot's RetryAfter warns on every 429 unless opted in to timedelta values,
+    # which our connector handles.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     if argv and argv[0] == "triage":
         from triage.cli import main as triage_main
 

@@ -20,7 +20,8 @@ class Secret:
         if candidate is None:
             return False
         if isinstance(candidate, str):
-            candidate = candidate.encode()
+            # aiohttp decodes header bytes with surrogateescape; undecodable bytes must not raise.
+            candidate = candidate.encode("utf-8", "surrogateescape")
         return hmac.compare_digest(self._value.encode(), candidate)
 
     def __bool__(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from tests.support import postgres, real_parts
 
 _POSTGRES_FIXTURE = "postgres_server_url"
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # as the CLI does: no deprecation path in PTB
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -210,7 +210,7 @@ class Ingestor:
     def _conversation(
         self, session: Session, channel_id: int, identity: Identity, record: InboundMessage
     ) -> Conversation:
-        latest = session.scalar(
+        latest = self._by_reply_chain(session, channel_id, record) or session.scalar(
             select(Conversation)
             .where(Conversation.channel_id == channel_id, Conversation.thread_key == record.thread_key)
             .order_by(Conversation.id.desc())
@@ -253,6 +253,22 @@ class Ingestor:
             Event(conversation_id=conversation.id, contact_id=identity.contact_id, kind="created", at=now, data={})
         )
         return conversation
+
+    @staticmethod
+    def _by_reply_chain(session: Session, channel_id: int, record: InboundMessage) -> Conversation | None:
+        """The conversation of the message this one replies to, when that message is stored.
+
+        Some payloads carry no thread id (X Account Activity tweets have no conversation_id),
+        so the reply chain is the thread rule of last resort; it also keeps replies in one thread.
+        """
+        if record.in_reply_to is None:
+            return None
+        return session.scalar(
+            select(Conversation)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.channel_id == channel_id, Message.platform_message_id == record.in_reply_to)
+            .limit(1)
+        )
 
     def _signal(
         self, session: Session, channel_id: int, record: ContactSignal, result: IngestResult

@@ -66,3 +66,8 @@ def test_secrets_do_not_print_and_compare_in_constant_time(caplog: pytest.LogCap
     assert "very-secret" not in caplog.text
     assert secret.matches("123456:very-secret-token") and not secret.matches("123456:other")
     assert not secret.matches(None)
+
+
+def test_a_header_with_undecodable_bytes_is_just_a_mismatch() -> None:
+    header_as_aiohttp_decodes_it = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    assert not Secret("s3cret").matches(header_as_aiohttp_decodes_it)

@@ -175,3 +175,13 @@ async def test_a_message_for_an_unknown_channel_is_refused(store: Store) -> None
     with pytest.raises(LookupError):
         await store.ingest([message])
     assert await count(store, Message) == 0
+
+
+async def test_a_reply_joins_the_conversation_of_the_message_it_answers(store: Store) -> None:
+    await store.ingest([customer_message(1, chat=5)])
+    reply = customer_message(2, chat=6)  # another thread key, as a payload without thread ids would give
+    object.__setattr__(reply, "in_reply_to", "5:1")
+    await store.ingest([reply])
+    async with store.db.read() as session:
+        conversations = (await session.scalars(select(Message.conversation_id))).all()
+    assert len(set(conversations)) == 1
