@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors import PLATFORMS
+from connectors import PLATFORMS, PlatformInfo
 from social_care.domain import Direction
 from social_care.outbox.enqueue import enqueue_reply
 from social_care.permissions import can_assign_others, can_see
@@ -79,6 +79,35 @@ def _text(value: object, what: str, limit: int) -> str:
     return value
 
 
+DEFAULT_DM_INVITATION = "We've sent you a direct message so we can look into this privately."
+
+
+def _check_length(info: PlatformInfo | None, text: str, what: str, *, public: bool) -> None:
+    limit = (info.public_reply_length if public and info and info.public_reply_length else
+             info.max_reply_length if info else 4096)
+    length = info.measure(text) if info else len(text)
+    if length > limit:
+        where = f"a public reply on {info.title}" if public and info else (info.title if info else "this channel")
+        raise Invalid(f"{what} is {length} characters as {where} counts them; the limit is {limit}")
+
+
+async def _public_target(session: AsyncSession, conversation: Conversation, reply_to: Message | None) -> Message:
+    if reply_to is not None:
+        if not reply_to.public:
+            raise Invalid("a public reply must answer a public message")
+        return reply_to
+    latest = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
+               Message.public.is_(True))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise Invalid("there is no public message to reply to in this conversation")
+    return latest
+
+
 async def reply(
     session: AsyncSession,
     agent: Agent,
@@ -87,16 +116,21 @@ async def reply(
     *,
     reply_to_message_id: object = None,
     mode: object = "private",
+    public_text: object = None,
 ) -> ReplyOutcome:
-    """Queue a reply to the customer through the outbox."""
+    """Queue a reply to the customer through the outbox.
+
+    Modes: "private" (a DM or chat message), "public" (a reply in the public thread), and
+    "move_to_dm" (a public reply inviting the customer to DMs, then `text` as a DM).
+    """
     conversation = await load_conversation(session, agent, conversation_id, lock=True)
     platform = await session.scalar(select(Channel.platform).where(Channel.id == conversation.channel_id))
     info = PLATFORMS.get(platform or "")
-    limit = info.max_reply_length if info else 4096
-    body = _text(text, "reply text", limit)
     modes = info.reply_modes if info else ("private",)
     if mode not in modes:
-        raise Invalid(f"mode must be one of {', '.join(modes)} on {platform}")
+        raise Invalid(f"mode must be one of {', '.join(modes)} on {info.title if info else platform}")
+    body = _text(text, "reply text", 100_000)
+    _check_length(info, body, "the reply", public=mode == "public")
     reply_to = None
     if reply_to_message_id is not None:
         if not isinstance(reply_to_message_id, int) or isinstance(reply_to_message_id, bool):
@@ -104,6 +138,15 @@ async def reply(
         reply_to = await session.get(Message, reply_to_message_id)
         if reply_to is None or reply_to.conversation_id != conversation.id or reply_to.direction != Direction.INBOUND:
             raise Invalid("reply_to_message_id must name a customer message of this conversation")
+    if mode == "public":
+        reply_to = await _public_target(session, conversation, reply_to)
+    if mode == "move_to_dm":
+        invitation = DEFAULT_DM_INVITATION if public_text is None else _text(public_text, "public_text", 100_000)
+        _check_length(info, invitation, "the public invitation", public=True)
+        target = await _public_target(session, conversation, reply_to)
+        await enqueue_reply(session, conversation, agent_id=agent.id, text=invitation, reply_to=target, mode="public")
+        message, item = await enqueue_reply(session, conversation, agent_id=agent.id, text=body, mode="private")
+        return ReplyOutcome(message, item)
     message, item = await enqueue_reply(
         session, conversation, agent_id=agent.id, text=body, reply_to=reply_to, mode=str(mode)
     )

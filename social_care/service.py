@@ -7,13 +7,14 @@ import logging
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
 from connectors import connector_class
 from connectors.base import Connector
 from social_care.api.auth import auth_middleware
-from social_care.api.http import BUS, DB, MAX_BODY, error_middleware
+from social_care.api.http import BUS, CHANNEL_STATUS, DB, MAX_BODY, error_middleware
 from social_care.api.routes import routes as api_routes
 from social_care.bus import Bus
 from social_care.config import ConfigError, Settings
@@ -43,9 +44,28 @@ class Runtime:
     connectors: dict[int, Connector] = field(default_factory=dict)
     ready: dict[int, Connector] = field(default_factory=dict)  # started; the sender uses only these
     start_errors: dict[int, str] = field(default_factory=dict)
+    retrying: set[int] = field(default_factory=set)
     pipeline: PipelineWorker | None = None
     sender: OutboxSender | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def channel_status(self) -> list[dict[str, Any]]:
+        """Each channel's state and what its connector reports (budgets, webhook mode...)."""
+        rows = []
+        for channel_id, connector in self.connectors.items():
+            if channel_id in self.ready:
+                state = "ready"
+            elif channel_id in self.start_errors:
+                state = "starting" if channel_id in self.retrying else "disabled"
+            else:
+                state = "starting"
+            row: dict[str, Any] = {"platform": connector.slug, "key": connector.channel_key, "state": state,
+                                   "error": self.start_errors.get(channel_id)}
+            report = getattr(connector, "status", None)
+            if callable(report):
+                row.update(report())
+            rows.append(row)
+        return rows
 
 
 async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = None, migrate: bool = True) -> Runtime:
@@ -94,6 +114,7 @@ def build_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app[DB] = runtime.db
     app[BUS] = runtime.bus
     app[RUNTIME] = runtime
+    app[CHANNEL_STATUS] = runtime.channel_status
     app.add_routes(api_routes)
     for connector in runtime.connectors.values():
         app.add_routes(connector.webhook_routes())
@@ -110,6 +131,7 @@ async def start_connector(runtime: Runtime, channel_id: int, connector: Connecto
             await connector.start()
         except (TransientError, RateLimited) as err:
             runtime.start_errors[channel_id] = str(err)
+            runtime.retrying.add(channel_id)
             logger.warning("%s %s: cannot start yet (%s); retrying in %.0f s",
                            connector.slug, connector.channel_key, err, delay)
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
@@ -117,9 +139,11 @@ async def start_connector(runtime: Runtime, channel_id: int, connector: Connecto
             continue
         except Exception as err:
             runtime.start_errors[channel_id] = str(err)
+            runtime.retrying.discard(channel_id)
             logger.error("%s %s: disabled, it cannot start: %s", connector.slug, connector.channel_key, err)
             return
         runtime.start_errors.pop(channel_id, None)
+        runtime.retrying.discard(channel_id)
         runtime.ready[channel_id] = connector
         return
 

@@ -80,7 +80,8 @@ def translate_error(err: TelegramError) -> Exception:
     if isinstance(err, RetryAfter):
         return RateLimited(f"telegram flood control: {err.message}", retry_after=retry_after_seconds(err))
     if isinstance(err, InvalidToken):
-        return AuthError(f"telegram rejected the bot token: {err.message}")
+        # PTB's message quotes the token itself, so it must not travel any further.
+        return AuthError("telegram rejected the bot token (Unauthorized); check the channel's token")
     if isinstance(err, Forbidden):
         return PlatformError(f"telegram refused: {err.message}", status=403, code="forbidden")
     if isinstance(err, ChatMigrated):

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from social_care import actions
-from social_care.api.http import BUS, DB, current_agent, json_body
+from social_care.api.http import BUS, CHANNEL_STATUS, DB, current_agent, json_body
 from social_care.api.openapi import openapi_document
 from social_care.api.views import conversation_view, inbox_row_view, message_view
 from social_care.outbox.sender import RetryRefused, retry_delivery
@@ -78,6 +78,13 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"name": agent.name, "display_name": agent.display_name, "role": agent.role})
 
 
+@routes.get("/api/channels")
+async def channels(request: web.Request) -> web.Response:
+    """Connected channels, whether each is up, and platform budgets (e.g. X rate limits)."""
+    status = request.app.get(CHANNEL_STATUS)
+    return web.json_response({"channels": status() if status else []})
+
+
 @routes.get("/api/conversations")
 async def list_view(request: web.Request) -> web.Response:
     agent = current_agent(request)
@@ -142,6 +149,7 @@ async def post_reply(request: web.Request) -> web.Response:
         outcome = await actions.reply(
             session, agent, conversation_id, body["text"],
             reply_to_message_id=body.get("reply_to_message_id"), mode=body.get("mode", "private"),
+            public_text=body.get("public_text"),
         )
         view = message_view(outcome.message, outcome.outbox, {agent.id: agent})
     request.app[BUS].publish("outbox.enqueued", id=outcome.outbox.id)

@@ -115,6 +115,10 @@ async def test_webhook_to_api_and_reply_back_to_the_customer(tmp_path: Path) -> 
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)
         assert proc.returncode == 0
+        log = (tmp_path / "service.log").read_text()
+        assert "webhook registered" in log  # the log is there and says what happened...
+        for private in (sandbox.token, token, "charged twice", "refunding the duplicate"):
+            assert private not in log  # ...with ids only: no secrets, no customer or agent text
 
 
 async def test_sigkill_during_a_burst_loses_nothing_acknowledged_and_stores_nothing_twice(tmp_path: Path) -> None:
@@ -156,3 +160,36 @@ async def test_sigkill_during_a_burst_loses_nothing_acknowledged_and_stores_noth
         assert len(ids) == total, f"{len(ids)} stored for {total} sent"
         assert len(set(ids)) == total  # each exactly once
 
+
+
+async def test_a_rejected_token_disables_only_that_channel_and_the_service_stays_up(tmp_path: Path) -> None:
+    async with TelegramSandbox() as sandbox, TelegramSandbox(token="987654321:OTHER-token") as other:
+        port = free_port()
+        db_path = tmp_path / "care.db"
+        token = await agent_token(db_path)
+        config = write_config(tmp_path / "care.toml", db=db_path, port=port, sandbox=sandbox)
+        config.write_text(config.read_text() + f"""
+[[channels]]
+platform = "telegram"
+key = "wrong"
+mode = "polling"
+token = "111111111:REVOKED-token"
+api_base_url = "{other.base_url}"
+""")
+        proc = start_cli("serve", "--config", str(config), cwd=REPO, log=tmp_path / "service.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(base, proc)
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+                for _ in range(100):
+                    async with http.get(f"{base}/api/channels") as response:
+                        channels = {c["key"]: c for c in (await response.json())["channels"]}
+                    if channels["acme"]["state"] == "ready" and channels["wrong"]["state"] == "disabled":
+                        break
+                    await asyncio.sleep(0.1)
+            assert channels["acme"]["state"] == "ready"
+            assert channels["wrong"]["state"] == "disabled" and channels["wrong"]["error"]
+            assert "REVOKED" not in channels["wrong"]["error"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
