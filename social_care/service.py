@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from connectors.base import Connector
 from social_care.api.auth import auth_middleware
 from social_care.api.http import BUS, CHANNEL_STATUS, DB, MAX_BODY, error_middleware
 from social_care.api.routes import routes as api_routes
+from social_care.backoff import Backoff
 from social_care.bus import Bus
 from social_care.config import ConfigError, Settings
 from social_care.errors import RateLimited, TransientError
@@ -125,17 +125,17 @@ def build_app(runtime: Runtime, *, background: bool = True) -> web.Application:
 
 async def start_connector(runtime: Runtime, channel_id: int, connector: Connector, *, cap: float = 60.0) -> None:
     """Start one connector, retrying while the platform is unreachable; other channels are unaffected."""
-    delay = 1.0
+    backoff = Backoff(initial=1.0, cap=cap)
     while True:
         try:
             await connector.start()
         except (TransientError, RateLimited) as err:
             runtime.start_errors[channel_id] = str(err)
             runtime.retrying.add(channel_id)
+            delay = backoff.next_delay()
             logger.warning("%s %s: cannot start yet (%s); retrying in %.0f s",
                            connector.slug, connector.channel_key, err, delay)
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            delay = min(cap, delay * 2)
+            await asyncio.sleep(delay)
             continue
         except Exception as err:
             runtime.start_errors[channel_id] = str(err)

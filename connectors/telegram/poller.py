@@ -4,9 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot
@@ -23,31 +22,13 @@ from telegram.error import (
 from connectors.base import CursorSource, IngestSink
 from connectors.telegram.parse import PLATFORM, allowed_updates, parse_update
 from connectors.telegram.send import retry_after_seconds
+from social_care.backoff import Backoff
 from social_care.domain import CursorUpdate, Inbound
 
 logger = logging.getLogger(__name__)
 
 CURSOR_NAME = "offset"
 DEFAULT_POLL_TIMEOUT = 25
-
-
-@dataclass
-class Backoff:
-    """Capped exponential backoff with jitter: the n-th delay is drawn from [c/2, c], c = min(cap, initial * 2**n)."""
-
-    initial: float = 1.0
-    cap: float = 60.0
-    _attempt: int = field(default=0, init=False)
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt; grows with each consecutive failure."""
-        ceiling = min(self.cap, self.initial * 2**self._attempt)
-        self._attempt = min(self._attempt + 1, 32)
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        """Forget past failures after a success."""
-        self._attempt = 0
 
 
 @dataclass(frozen=True, slots=True)

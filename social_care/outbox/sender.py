@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from social_care.backoff import jittered_delay
 from social_care.bus import Bus
 from social_care.config import RetryPolicy
 from social_care.domain import OutboundReply
@@ -34,10 +34,9 @@ UNKNOWN_AFTER_CRASH = (
 )
 
 
-def backoff_delay(policy: RetryPolicy, attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Full-jitter exponential backoff for the given attempt number (1-based), capped."""
-    ceiling = min(policy.backoff_cap, policy.backoff_base * (2 ** max(0, attempt - 1)))
-    return ceiling * rng()
+def backoff_delay(policy: RetryPolicy, attempt: int) -> float:
+    """The wait before retry number `attempt` under the outbox's policy."""
+    return jittered_delay(policy.backoff_base, policy.backoff_cap, attempt)
 
 
 class OutboxSender:

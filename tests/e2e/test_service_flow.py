@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connectors.telegram.sandbox import TelegramSandbox
 from social_care.store.agents import add_agent

@@ -11,7 +11,8 @@ import pytest
 from telegram import Bot
 
 from connectors.telegram.connector import TelegramConnector
-from connectors.telegram.poller import Backoff, TelegramPoller
+from connectors.telegram.poller import TelegramPoller
+from social_care.backoff import Backoff
 from connectors.telegram.sandbox import TelegramSandbox
 from social_care.domain import CursorUpdate, Inbound, OutboundReply
 from social_care.errors import AuthError
