@@ -34,11 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default from config, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default from config, 8080)")
 
-    sandbox = sub.add_parser("sandbox", help="run the local platform fakes on loopback (Telegram Bot API)",
-                             description="Run the local fake of the Telegram Bot API, with a control API under "
-                                         "/sandbox/ to make simulated customers write and to inject faults.")
+    sandbox = sub.add_parser("sandbox", help="run the local platform fakes on loopback (Telegram Bot API, X API v2)",
+                             description="Run the local fakes of the Telegram Bot API and the X API v2, each with a "
+                                         "control API under /sandbox/ to make simulated customers write and to "
+                                         "inject faults.")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8082)
+    sandbox.add_argument("--port", type=int, default=8082, help="Telegram sandbox port (default 8082)")
+    sandbox.add_argument("--x-port", type=int, default=8083, help="X sandbox port (default 8083)")
     sandbox.add_argument("--token", default="123456789:SANDBOX-token", help="the bot token the fake accepts")
 
     demo = sub.add_parser("demo", help="run everything on SQLite with the sandboxes and a scripted customer stream",
@@ -138,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from social_care.runner import run_sandboxes
 
-    asyncio.run(run_sandboxes(args.host, args.port, args.token))
+    asyncio.run(run_sandboxes(args.host, args.port, args.token, args.x_port))
     return 0
 
 

@@ -54,16 +54,21 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
-async def run_sandboxes(host: str, port: int, token: str) -> None:
-    """Run the Telegram sandbox until stopped."""
+async def run_sandboxes(host: str, port: int, token: str, x_port: int) -> None:
+    """Run the Telegram and X sandboxes until stopped."""
     from connectors.telegram.sandbox import TelegramSandbox
+    from connectors.x.sandbox import XSandbox, snowflake_now
 
-    # Update ids must keep growing across sandbox restarts, or a poller's stored offset would skip them.
-    sandbox = TelegramSandbox(token, host=host, port=port, first_update_id=int(time.time()))
-    await sandbox.start()
-    print(f"Telegram sandbox: Bot API at {sandbox.base_url}<token>/<method>, control API at {sandbox.url}/sandbox/",
+    # Ids must keep growing across sandbox restarts, or a poller's stored cursor would skip them.
+    telegram = TelegramSandbox(token, host=host, port=port, first_update_id=int(time.time()))
+    x = XSandbox(host=host, port=x_port, first_id=snowflake_now())
+    await telegram.start()
+    await x.start()
+    print(f"Telegram sandbox: Bot API at {telegram.base_url}<token>/<method>, control API at {telegram.url}/sandbox/",
           flush=True)
+    print(f"X sandbox: API v2 at {x.url}/2/..., control API at {x.url}/sandbox/", flush=True)
     try:
         await wait_for_stop()
     finally:
-        await sandbox.stop()
+        await x.stop()
+        await telegram.stop()

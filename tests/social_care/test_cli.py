@@ -59,8 +59,8 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captu
 
 
 async def test_sandbox_command_serves_the_fake_and_its_control_api(tmp_path: Path) -> None:
-    port = free_port()
-    proc = start_cli("sandbox", "--port", str(port), cwd=REPO, log=tmp_path / "sandbox.log")
+    port, x_port = free_port(), free_port()
+    proc = start_cli("sandbox", "--port", str(port), "--x-port", str(x_port), cwd=REPO, log=tmp_path / "sandbox.log")
     try:
         async with aiohttp.ClientSession() as http:
             for _ in range(100):
@@ -72,7 +72,10 @@ async def test_sandbox_command_serves_the_fake_and_its_control_api(tmp_path: Pat
                     await asyncio.sleep(0.1)
             async with http.post(f"http://127.0.0.1:{port}/bot123456789:SANDBOX-token/getUpdates") as r:
                 body = await r.json()
+            async with http.get(f"http://127.0.0.1:{x_port}/sandbox/state") as r:
+                x_state = await r.json()
         assert body["ok"] and body["result"][0]["message"]["text"] == "hi"
+        assert x_state["brand"]["username"] == "acme"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -1,0 +1,1 @@
+"""The X (Twitter) channel: mentions and DMs by polling or Account Activity webhooks, replies."""
