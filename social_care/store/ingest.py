@@ -109,14 +109,18 @@ class Ingestor:
                 session.delete(contact)
             identity = session.scalar(query.execution_options(populate_existing=True))
             assert identity is not None
-        identity.display_name = author.name or identity.display_name
-        identity.handle = author.handle or identity.handle
-        if author.followers is not None:
-            identity.followers = author.followers
-        if author.verified is not None:
-            identity.verified = author.verified
-        identity.is_bot = author.is_bot
-        identity.updated_at = now
+        profile = {
+            "display_name": author.name or identity.display_name,
+            "handle": author.handle or identity.handle,
+            "followers": identity.followers if author.followers is None else author.followers,
+            "verified": identity.verified if author.verified is None else author.verified,
+            "is_bot": author.is_bot,
+        }
+        # Only a changed profile is written; bumping updated_at on every message would add an UPDATE each.
+        if any(getattr(identity, key) != value for key, value in profile.items()):
+            for key, value in profile.items():
+                setattr(identity, key, value)
+            identity.updated_at = now
         return identity
 
     def _insert(self, model: type) -> Any:
