@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="folder for the demo database (default demo-data)")
     demo.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
     demo.add_argument("--sandbox-port", type=int, default=8082, help="Telegram sandbox port (default 8082)")
+    demo.add_argument("--x-sandbox-port", type=int, default=8083, help="X sandbox port (default 8083)")
     demo.add_argument("--speed", type=float, default=1.0, help="customer stream speed factor (default 1.0)")
     demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl+C)")
 
@@ -147,8 +148,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from social_care.demo import run_demo
 
-    asyncio.run(run_demo(args.dir, port=args.port, sandbox_port=args.sandbox_port, speed=args.speed,
-                         duration=args.duration or None))
+    asyncio.run(run_demo(args.dir, port=args.port, sandbox_port=args.sandbox_port,
+                         x_sandbox_port=args.x_sandbox_port, speed=args.speed, duration=args.duration or None))
     return 0
 
 
@@ -168,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs full request URLs, which for Telegram contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command in ("demo", "sandbox"):
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the fakes' request lines drown the story
     handlers = {"serve": _serve, "sandbox": _sandbox, "demo": _demo}
     try:
         if args.command in handlers:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.telegram.sandbox import TelegramSandbox
+from connectors.x.sandbox import XSandbox, snowflake_now
 from social_care.config import RetryPolicy, Settings
-from social_care.demo_script import SCRIPT, DemoLine
+from social_care.demo_script import SCRIPT, X_CUSTOMERS, X_SCRIPT, DemoLine
 from social_care.runner import start_service, wait_for_stop
 from social_care.store.agents import add_agent, rotate_token
 from social_care.store.db import Database
@@ -23,8 +24,8 @@ DEMO_AGENTS = (("giulia", "agent", "Giulia (care)"), ("luca", "agent", "Luca (ca
                ("sara", "marketing", "Sara (marketing)"), ("marco", "manager", "Marco (manager)"))
 
 
-def demo_settings(folder: Path, *, port: int, sandbox: TelegramSandbox) -> Settings:
-    """Settings for the demo: SQLite in `folder`, one Telegram channel on the sandbox via webhook."""
+def demo_settings(folder: Path, *, port: int, sandbox: TelegramSandbox, x_sandbox: XSandbox) -> Settings:
+    """Settings for the demo: SQLite in `folder`, a Telegram and an X channel on the sandboxes via webhooks."""
     return Settings(
         database_url=f"sqlite+aiosqlite:///{(folder / 'social-care.db').resolve()}",
         host="127.0.0.1",
@@ -44,6 +45,16 @@ def demo_settings(folder: Path, *, port: int, sandbox: TelegramSandbox) -> Setti
                 "public_url": f"http://127.0.0.1:{port}",
                 "api_base_url": sandbox.base_url,
                 "api_file_url": sandbox.base_file_url,
+            },
+            {
+                "platform": "x",
+                "key": "acme",
+                "name": "ACME on X",
+                "user_id": x_sandbox.brand_user_id,
+                "webhooks": True,
+                "min_poll_interval": 15.0,
+                "api_base_url": x_sandbox.url,
+                **x_sandbox.credentials(),
             },
         ),
     )
@@ -74,6 +85,25 @@ def _play(sandbox: TelegramSandbox, line: DemoLine, last_message: dict[int, int]
     last_message[who.chat_id] = update["message"]["message_id"]
 
 
+async def play_x_script(sandbox: XSandbox, speed: float = 1.0) -> None:
+    """Make the demo's X customers mention the brand and write DMs, then repeat slowly."""
+    for customer in X_CUSTOMERS:
+        sandbox.add_user(customer.user_id, customer.username, customer.name, followers=customer.followers,
+                         verified=customer.verified)
+    last_tweet: dict[str, str] = {}
+    rounds = 0
+    while True:
+        for line in X_SCRIPT:
+            await asyncio.sleep((line.after if rounds == 0 else 25) / max(speed, 0.01))
+            who = line.customer.user_id
+            if line.dm:
+                sandbox.customer_dms(who, line.text)
+            else:
+                tweet = sandbox.customer_mentions(who, line.text, in_reply_to_tweet_id=last_tweet.get(who) if line.thread else None)
+                last_tweet[who] = tweet["id"]
+        rounds += 1
+
+
 async def play_script(sandbox: TelegramSandbox, speed: float = 1.0) -> None:
     """Make the demo customers write, then keep a slow trickle going so the inbox stays alive."""
     last_message: dict[int, int] = {}
@@ -97,14 +127,29 @@ async def _echo_bot_messages(sandbox: TelegramSandbox) -> None:
         seen = len(sent)
 
 
-async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, speed: float = 1.0,
-                   duration: float | None = None) -> None:
+async def _echo_x_replies(sandbox: XSandbox) -> None:
+    seen_tweets = seen_dms = 0
+    while True:
+        await asyncio.sleep(0.5)
+        tweets, dms = sandbox.sent_tweets(), sandbox.sent_dms()
+        for tweet in tweets[seen_tweets:]:
+            print(f"[x sandbox] @{sandbox.brand_username} tweeted: {tweet['text'][:80]!r}", flush=True)
+        for dm in dms[seen_dms:]:
+            print(f"[x sandbox] @{sandbox.brand_username} sent a DM: {dm['text'][:80]!r}", flush=True)
+        seen_tweets, seen_dms = len(tweets), len(dms)
+
+
+async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, x_sandbox_port: int = 8083,
+                   speed: float = 1.0, duration: float | None = None) -> None:
     """Run the whole demo until Ctrl+C (or for `duration` seconds)."""
     folder.mkdir(parents=True, exist_ok=True)
     sandbox = TelegramSandbox(DEMO_TOKEN, host="127.0.0.1", port=sandbox_port, first_update_id=int(time.time()))
     await sandbox.start()
-    settings = demo_settings(folder, port=port, sandbox=sandbox)
+    x_sandbox = XSandbox(host="127.0.0.1", port=x_sandbox_port, first_id=snowflake_now())
+    await x_sandbox.start()
+    settings = demo_settings(folder, port=port, sandbox=sandbox, x_sandbox=x_sandbox)
     runner = await start_service(settings)
+    await x_sandbox.subscribe(f"http://127.0.0.1:{port}/webhooks/x/acme")
     tokens = await _demo_tokens(settings.database_url)
     api = f"http://127.0.0.1:{port}"
     print(f"""
@@ -112,6 +157,8 @@ social-care demo is running (database: {folder / 'social-care.db'})
 
   REST API        {api}/api/conversations      (OpenAPI: {api}/api/openapi.json)
   Telegram fake   {sandbox.url}/sandbox/state  (what the bot sent: {sandbox.url}/sandbox/sent)
+  X fake          {x_sandbox.url}/sandbox/state  (tweets and DMs the brand sent: {x_sandbox.url}/sandbox/sent)
+  Channels        {api}/api/channels           (state, X rate-limit budgets)
 
   Demo agents and their API tokens (new on every start):
 """ + "\n".join(f"    {name:<7} {role:<10} {tokens[name]}" for name, role, _ in DEMO_AGENTS) + f"""
@@ -126,7 +173,8 @@ social-care demo is running (database: {folder / 'social-care.db'})
 
 Customers start writing now. Ctrl+C stops the demo.
 """, flush=True)
-    tasks = [asyncio.create_task(play_script(sandbox, speed)), asyncio.create_task(_echo_bot_messages(sandbox))]
+    tasks = [asyncio.create_task(play_script(sandbox, speed)), asyncio.create_task(_echo_bot_messages(sandbox)),
+             asyncio.create_task(play_x_script(x_sandbox, speed)), asyncio.create_task(_echo_x_replies(x_sandbox))]
     try:
         await wait_for_stop(duration)
     finally:
@@ -136,4 +184,5 @@ Customers start writing now. Ctrl+C stops the demo.
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runner.cleanup()
+        await x_sandbox.stop()
         await sandbox.stop()

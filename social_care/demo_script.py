@@ -15,6 +15,26 @@ class DemoCustomer:
 
 
 @dataclass(frozen=True)
+class DemoXCustomer:
+    user_id: str
+    username: str
+    name: str
+    followers: int = 0
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class DemoXLine:
+    """A demo customer on X: a public mention (optionally replying to their previous one) or a DM."""
+
+    after: float
+    customer: DemoXCustomer
+    text: str
+    dm: bool = False
+    thread: bool = False
+
+
+@dataclass(frozen=True)
 class DemoLine:
     """One thing a demo customer does, `after` seconds after the previous line."""
 
@@ -48,4 +68,19 @@ SCRIPT: tuple[DemoLine, ...] = (
     DemoLine(3, ELENA, None, {"location": {"latitude": 45.0703, "longitude": 7.6869}}),
     DemoLine(4, SAM, None, {"document": {"file_name": "media-kit.pdf", "mime_type": "application/pdf", "file_size": 482133}}),
     DemoLine(5, GIULIA, "Grazie per la risposta veloce, aspetto notizie."),
+)
+
+
+NINA = DemoXCustomer("90001", "nina_travels", "Nina Ferri", followers=48_200, verified=True)
+JAKE = DemoXCustomer("90002", "jake_codes", "Jake Morgan", followers=310)
+CHIARA = DemoXCustomer("90003", "chiaram", "Chiara Marino", followers=1_250)
+
+X_CUSTOMERS = (NINA, JAKE, CHIARA)
+
+X_SCRIPT: tuple[DemoXLine, ...] = (
+    DemoXLine(2, NINA, "@acme my flight voucher code was rejected at checkout, and the offer expires tonight. Anyone there?"),
+    DemoXLine(5, CHIARA, "@acme complimenti per la nuova collezione, i colori sono stupendi!"),
+    DemoXLine(4, JAKE, "Hi, I'd like to talk about a partnership for our developer conference in March.", dm=True),
+    DemoXLine(6, NINA, "@acme still waiting... 2 hours now. Really disappointing.", thread=True),
+    DemoXLine(5, CHIARA, "Ho fatto un ordine ieri ma non ho ricevuto la mail di conferma, è normale?", dm=True),
 )

@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_the_demo_shows_messages_flowing_both_ways(tmp_path: Path) -> None:
-    port, sandbox_port = free_port(), free_port()
+    port, sandbox_port, x_port = free_port(), free_port(), free_port()
     log = tmp_path / "demo.log"
     proc = start_cli("demo", "--dir", str(tmp_path / "data"), "--port", str(port), "--sandbox-port",
-                     str(sandbox_port), "--speed", "10", cwd=REPO, log=log)
+                     str(sandbox_port), "--x-sandbox-port", str(x_port), "--speed", "10", cwd=REPO, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base, proc)
@@ -47,7 +47,23 @@ async def test_the_demo_shows_messages_flowing_both_ways(tmp_path: Path) -> None
                     body = await response.json()
                 sent = [m for m in body["messages"] if m["text"].startswith("Ciao Giulia")]
                 await asyncio.sleep(0.2)
+            # X customers are in the inbox too; a public reply reaches the X fake.
+            x_rows: list[dict] = []  # type: ignore[type-arg]
+            while not x_rows and time.monotonic() < deadline + 10:
+                async with http.get(f"{base}/api/conversations", params={"channel": "x", "limit": "100"}) as response:
+                    x_rows = (await response.json())["conversations"]
+                await asyncio.sleep(0.2)
+            public = next(r for r in x_rows if r["public"])
+            async with http.post(f"{base}/api/conversations/{public['id']}/replies",
+                                 json={"text": "We're on it, sorry for the wait!", "mode": "public"}) as response:
+                assert response.status == 202
+            tweets: list[dict] = []  # type: ignore[type-arg]
+            while not tweets and time.monotonic() < deadline + 15:
+                async with http.get(f"http://127.0.0.1:{x_port}/sandbox/sent") as response:
+                    tweets = [t for t in (await response.json())["tweets"] if t["text"].startswith("We're on it")]
+                await asyncio.sleep(0.2)
         assert sent and sent[0]["chat"]["id"] == 70001
+        assert tweets, "the public reply did not reach the X sandbox"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
