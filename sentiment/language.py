@@ -1,0 +1,52 @@
+"""Language identification: `en`, `it` or `other`, with py3langid restricted to likely languages."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+CANDIDATES = ("en", "it", "es", "fr", "de", "pt", "nl")
+"""Languages py3langid may choose from; anything but en and it is reported as `other`."""
+
+SUPPORTED = ("en", "it")
+MAX_CHARS = 300
+MIN_LETTERS = 3
+
+_STRIP_RE = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+|\bRT\b|&\w+;", re.IGNORECASE)
+_LETTERS_RE = re.compile(r"[^\W\d_]")
+_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+# Function words that settle short posts py3langid would guess wrong ("grazie mille!", "help me pls");
+# when a post has them for one language only, that language wins without running the identifier.
+_EN_WORDS = frozenset(
+    "the and you your my is are was not this that for with have has to of it i me we our they "
+    "can can't don't didn't it's i'm please thanks thank why what when how still been will would".split()
+)
+_IT_WORDS = frozenset(
+    "il lo la le gli di che non per con sono una uno mi ti ci si è e' ho ha hanno del della dei "
+    "delle al alla nel nella ancora grazie ciao perché perchè come anche più sempre vostro vostra "
+    "questo questa mio mia io voi noi".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(CANDIDATES))
+    return identifier
+
+
+def detect_language(text: str) -> str:
+    """`en`, `it` or `other` (also for text with too few letters to tell: emoji, links, mentions)."""
+    cleaned = _STRIP_RE.sub(" ", text[:MAX_CHARS]).lower()
+    if len(_LETTERS_RE.findall(cleaned)) < MIN_LETTERS:
+        return "other"
+    words = _WORD_RE.findall(cleaned)
+    en_hits = sum(1 for w in words if w in _EN_WORDS)
+    it_hits = sum(1 for w in words if w in _IT_WORDS)
+    if en_hits >= 2 and it_hits == 0:
+        return "en"
+    if it_hits >= 2 and en_hits == 0:
+        return "it"
+    lang, _ = _identifier().classify(cleaned)
+    return lang if lang in SUPPORTED else "other"

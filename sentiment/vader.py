@@ -1,0 +1,74 @@
+"""VADER with guards against its slow paths: capped length, capped word count, capped emoji count."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+MAX_CHARS = 500
+MAX_WORDS = 80
+MAX_EMOJI = 8
+_SENTENCE_GAP_RE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+# VADER negates a word when "no"/"not" stands up to three words before it, even across a sentence
+# end ("still no refund!!! SCAM" came out positive); three "." tokens at each sentence gap, which VADER
+# reads as neutral words, keep a negation inside its sentence.
+_GAP = " . . . "
+# VADER rescans the whole word list for every sentiment word ("but", idioms), so time grows with the
+# square of the word count; each emoji expands to several words, which is why both are capped.
+
+
+@dataclass(frozen=True, slots=True)
+class VaderScores:
+    """VADER's four figures for one text."""
+
+    compound: float
+    neg: float
+    neu: float
+    pos: float
+
+    def dense(self) -> tuple[float, float, float, float]:
+        """The scores in the order the shipped models take them as features."""
+        return (self.compound, self.neg, self.neu, self.pos)
+
+
+DENSE_NAMES = ("vader_compound", "vader_neg", "vader_neu", "vader_pos")
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> tuple[SentimentIntensityAnalyzer, re.Pattern[str]]:
+    analyzer = SentimentIntensityAnalyzer()
+    singles = sorted(key for key in analyzer.emojis if len(key) == 1)
+    emoji_re = re.compile("[" + "".join(re.escape(ch) for ch in singles) + "]")
+    return analyzer, emoji_re
+
+
+def bounded_text(text: str, ignore: re.Pattern[str] | None = None) -> str:
+    """The part of `text` VADER may see: at most MAX_CHARS characters, MAX_WORDS words, MAX_EMOJI emoji."""
+    _, emoji_re = _analyzer()
+    text = text[:MAX_CHARS]
+    if ignore is not None:
+        text = ignore.sub(" ", text)
+    words = text.split(maxsplit=MAX_WORDS)
+    if len(words) > MAX_WORDS:
+        text = " ".join(words[:MAX_WORDS])
+    text = _SENTENCE_GAP_RE.sub(_GAP, text)
+    found = emoji_re.findall(text)
+    if len(found) > MAX_EMOJI:
+        seen = 0
+
+        def keep_first(match: re.Match[str]) -> str:
+            nonlocal seen
+            seen += 1
+            return match.group(0) if seen <= MAX_EMOJI else ""
+
+        text = emoji_re.sub(keep_first, text)
+    return text
+
+
+def vader_scores(text: str, ignore: re.Pattern[str] | None = None) -> VaderScores:
+    """VADER polarity of the bounded text; `ignore` blanks out words that must not count (brand names)."""
+    analyzer, _ = _analyzer()
+    scores = analyzer.polarity_scores(bounded_text(text, ignore))
+    return VaderScores(scores["compound"], scores["neg"], scores["neu"], scores["pos"])

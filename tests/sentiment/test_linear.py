@@ -1,0 +1,31 @@
+"""The shipped-model file format: what is saved is what is scored, byte for byte."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentiment.features import FeatureSpec, normalize
+from sentiment.linear import Head, LinearModel
+
+
+def _model() -> LinearModel:
+    vocab = {"w refund": 0, "w thanks": 1, "b no refund": 2}
+    matrix = np.array([[4.0, 2.0], [1.0, -3.0], [9.0, 6.0]], dtype=np.float32)
+    return LinearModel("toy", FeatureSpec(2, 0, -1), (Head("complaint", ("0", "1"), 0, 1),), vocab, matrix, np.array([-0.5], dtype=np.float32))
+
+
+def test_scores_follow_the_features_present():
+    model = _model()
+    complaint = model.predict(normalize("No refund yet"))["complaint"][1]
+    thanks = model.predict(normalize("thanks!"))["complaint"][1]
+    assert complaint > 0.5 > thanks
+
+
+def test_save_then_load_gives_same_scores_and_same_bytes(tmp_path):
+    model = _model()
+    first, second = tmp_path / "a.json.gz", tmp_path / "b.json.gz"
+    model.save(first)
+    LinearModel.load(first).save(second)
+    assert first.read_bytes() == second.read_bytes()
+    text = normalize("no refund, thanks")
+    assert LinearModel.load(first).logits(text) == pytest.approx(model.logits(text), abs=1e-3)

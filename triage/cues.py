@@ -1,0 +1,130 @@
+"""Hand-written cue patterns (English and Italian) that explain and back up the trained flags.
+
+The labelled data has few angry and urgent examples and no Italian complaints, so the phrases the
+guideline names ("scam", "worst ever", "charged twice", "stranded", "rimborso") are matched directly;
+each cue carries the short reason an agent sees.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A pattern and the reason shown when it matches."""
+
+    reason: str
+    pattern: re.Pattern[str]
+
+
+def _cue(reason: str, *phrases: str) -> Cue:
+    return Cue(reason, re.compile(r"(?<!\w)(?:" + "|".join(phrases) + r")(?!\w)", re.IGNORECASE))
+
+
+ANGRY_CUES: tuple[Cue, ...] = (
+    _cue(
+        "insults or swearing",
+        r"f+u+c+k\w*", r"wtf", r"shit\w*", r"bullshit", r"crap+y?", r"damn", r"idiots?", r"morons?",
+        r"stupid", r"pathetic", r"useless", r"incompetent", r"joke of a", r"bastards?", r"assholes?",
+        r"cazz\w*", r"vaffanculo", r"merda", r"schifo\w*", r"vergogn\w+", r"ladri", r"incompetenti",
+        r"idioti", r"pagliacci", r"truffa(?:tori)?", r"porca (?:miseria|puttana)",
+    ),
+    _cue(
+        "threatens to leave",
+        r"never (?:again|fly(?:ing)? (?:with )?you|buy(?:ing)? from you)", r"switch(?:ing)? to",
+        r"cancel(?:l?ing)? my (?:account|subscription|membership|card)", r"last time i", r"done with you",
+        r"lost a customer", r"mai più", r"cambio (?:operatore|gestore|compagnia)", r"disdic\w+",
+    ),
+    _cue(
+        "threatens to go public",
+        r"going viral", r"tell everyone", r"report(?:ing)? you to", r"better business bureau", r"bbb",
+        r"consumer (?:rights|protection)", r"trading standards", r"all my followers",
+        r"lo dico a tutti", r"denunci\w+", r"striscia la notizia", r"altroconsumo",
+    ),
+    _cue(
+        "'worst' / 'scam'",
+        r"worst", r"scam+(?:mers?)?", r"disgusting", r"disgrace(?:ful)?", r"horrible", r"terrible",
+        r"awful", r"ridiculous", r"unacceptable", r"rip-?off", r"fraud", r"shame on you",
+        r"peggior\w*", r"pessim\w+", r"inaccettabile", r"ridicol\w+", r"vergognoso", r"schifoso",
+    ),
+)
+
+URGENT_CUES: tuple[Cue, ...] = (
+    _cue(
+        "money taken wrongly",
+        r"charged (?:me )?(?:twice|double|two times|three times|again|wrong(?:ly)?)", r"double[- ]charged?",
+        r"overcharged", r"unauthori[sz]ed (?:charge|payment|transaction)s?", r"took my money",
+        r"stole my money", r"money (?:taken|gone|missing)", r"fraudulent charge",
+        r"addebit\w* (?:due volte|doppi\w*|non autorizzat\w*)", r"doppio addebito",
+        r"soldi (?:spariti|rubati|presi)",
+    ),
+    _cue(
+        "travel happening now",
+        r"stranded", r"stuck (?:at|in) (?:the )?(?:airport|gate|terminal|tarmac)", r"on the tarmac",
+        r"missed (?:my )?(?:connection|connecting flight|flight)", r"flight (?:is )?(?:today|tonight|in \d+)",
+        r"(?:boarding|departs?|leaving) (?:in|at) \d+", r"at the (?:gate|airport) (?:now|right now)",
+        r"no (?:hotel|place to sleep)", r"bloccat\w+ in aeroporto", r"volo (?:di )?(?:oggi|stasera)",
+        r"perso (?:la )?coincidenza",
+    ),
+    _cue(
+        "safety",
+        r"unsafe", r"dangerous", r"injur(?:y|ed|ies)", r"hurt (?:me|my)", r"fire", r"smoke", r"explod\w+",
+        r"burn(?:ed|t|ing)", r"food poisoning", r"glass in", r"allergic reaction", r"hospital",
+        r"pericolos\w+", r"ferit\w+", r"ospedale", r"intossicazione", r"incendio",
+    ),
+    _cue(
+        "legal threat",
+        r"lawyers?", r"attorney", r"sue(?:ing)? you", r"legal action", r"lawsuit", r"small claims",
+        r"court", r"avvocat\w+", r"vie legali", r"querel\w+",
+    ),
+    _cue(
+        "account locked",
+        r"locked out", r"account (?:is )?(?:locked|suspended|blocked|disabled|hacked)", r"hacked",
+        r"can'?t (?:log ?in|access my account|sign in)", r"account (?:bloccato|sospeso|hackerato)",
+        r"non riesco (?:ad|a) accedere",
+    ),
+)
+
+MONEY_TAKEN: tuple[Cue, ...] = URGENT_CUES[:1]
+
+COMPLAINT_CUES_IT: tuple[Cue, ...] = (
+    _cue(
+        "complaint",
+        r"non funziona\w*", r"non (?:è|e') (?:arrivat\w+|funzionante)", r"ancora (?:niente|nulla|non)",
+        r"nessuna risposta", r"rimbors\w+", r"reclam\w+", r"disservizi\w*", r"guast\w+", r"rott\w+",
+        r"in ritardo", r"ritardo", r"mai arrivat\w+", r"cancellat\w+", r"addebit\w+", r"pessim\w+",
+        r"vergogn\w+", r"schifo\w*", r"delus\w+", r"inaccettabile", r"assistenza inesistente",
+        r"aspetto da", r"sto aspettando",
+    ),
+)
+
+
+def matches(cues: tuple[Cue, ...], text: str) -> tuple[str, ...]:
+    """Reasons of the cues found in `text`, in cue order."""
+    return tuple(cue.reason for cue in cues if cue.pattern.search(text))
+
+
+_CAPS_WORD_RE = re.compile(r"(?<![@#\w])[A-Z]{3,}(?!\w)")
+_WORD_RE = re.compile(r"(?<![@#\w])[^\W\d_]{3,}(?!\w)")
+
+
+def shouting(text: str) -> bool:
+    """Mostly capitals over several words, or a run of three or more exclamation marks."""
+    if "!!!" in text:
+        return True
+    caps = len(_CAPS_WORD_RE.findall(text))
+    if caps < 3:
+        return False
+    return caps >= 0.6 * len(_WORD_RE.findall(text))
+
+MARKETING_CUES: tuple[Cue, ...] = (
+    _cue(
+        "partnership or press request",
+        r"partner(?:ship)?s?", r"partner with", r"collab(?:oration|orate)?", r"sponsor(?:ship|ed|ing)?",
+        r"influencers?", r"brand ambassador", r"ambassadors?", r"press (?:inquiry|enquiry|release|kit)",
+        r"journalist", r"media (?:inquiry|enquiry|kit)", r"work(?:ing)? with your brand", r"giveaways?",
+        r"contest", r"collaborazion\w+", r"collaborare", r"sponsorizza\w+", r"giornalist\w+",
+        r"ufficio stampa", r"concorso", r"omaggio",
+    ),
+)
