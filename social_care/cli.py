@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--config", type=Path)
     add.add_argument("--database-url")
 
+    password = agent_sub.add_parser("password", help="set an agent's console password (read from stdin or prompted)",
+                                    description="Set the password an agent logs into the console with. It is read "
+                                                "from standard input when that is not a terminal, else prompted.")
+    password.add_argument("name")
+    password.add_argument("--config", type=Path)
+    password.add_argument("--database-url")
+
     sub.add_parser("triage", help="triage JSON lines from a file or stdin; `triage eval`, `triage train`",
                    add_help=False)
     return parser
@@ -121,6 +128,35 @@ def _agent_add(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from err
     print(f"agent {args.name} ({args.role}) created. API token (shown once, store it now):")
     print(token)
+    return 0
+
+
+def _agent_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from social_care.store.agents import set_password
+    from social_care.store.db import Database
+    from social_care.store.migrate import upgrade
+
+    settings = _settings(args)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {args.name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    upgrade(settings.database_url)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            await set_password(db, args.name, password)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except (LookupError, ValueError) as err:
+        raise CliError(str(err).strip("'\"")) from err
+    print(f"password set for {args.name}")
     return 0
 
 
@@ -180,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db_upgrade(args)
         if args.command == "agent" and args.agent_command == "add":
             return _agent_add(args)
+        if args.command == "agent" and args.agent_command == "password":
+            return _agent_password(args)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     except (CliError, ConfigError) as err:

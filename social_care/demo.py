@@ -14,12 +14,13 @@ from connectors.x.sandbox import XSandbox, snowflake_now
 from social_care.config import RetryPolicy, Settings
 from social_care.demo_script import SCRIPT, X_CUSTOMERS, X_SCRIPT, DemoLine
 from social_care.runner import start_service, wait_for_stop
-from social_care.store.agents import add_agent, rotate_token
+from social_care.store.agents import add_agent, rotate_token, set_password
 from social_care.store.db import Database
 
 logger = logging.getLogger(__name__)
 
 DEMO_TOKEN = "123456789:DEMO-sandbox-token"
+DEMO_PASSWORD = "care-demo"  # demo only: printed on start, like the tokens
 DEMO_AGENTS = (("giulia", "agent", "Giulia (care)"), ("luca", "agent", "Luca (care)"),
                ("sara", "marketing", "Sara (marketing)"), ("marco", "manager", "Marco (manager)"))
 
@@ -69,6 +70,7 @@ async def _demo_tokens(database_url: str) -> dict[str, str]:
                 _agent, tokens[name] = await add_agent(db, name, role, display_name=display)
             except ValueError:
                 tokens[name] = await rotate_token(db, name)
+            await set_password(db, name, DEMO_PASSWORD)
     finally:
         await db.dispose()
     return tokens
@@ -160,7 +162,7 @@ social-care demo is running (database: {folder / 'social-care.db'})
   X fake          {x_sandbox.url}/sandbox/state  (tweets and DMs the brand sent: {x_sandbox.url}/sandbox/sent)
   Channels        {api}/api/channels           (state, X rate-limit budgets)
 
-  Demo agents and their API tokens (new on every start):
+  Demo agents (console password for all: {DEMO_PASSWORD}) and their API tokens (new on every start):
 """ + "\n".join(f"    {name:<7} {role:<10} {tokens[name]}" for name, role, _ in DEMO_AGENTS) + f"""
 
   Try:

@@ -79,3 +79,30 @@ async def test_sandbox_command_serves_the_fake_and_its_control_api(tmp_path: Pat
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_agent_password_sets_a_hashed_password_that_logs_in(tmp_path: Path) -> None:
+    from social_care.store.agents import agent_for_login
+    from social_care.store.db import Database
+
+    url = f"sqlite:///{tmp_path}/care.db"
+    assert main(["agent", "add", "giulia", "--role", "agent", "--database-url", url]) == 0
+    run = lambda pw: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "social_care.cli", "agent", "password", "giulia", "--database-url", url],
+        input=pw + "\n", capture_output=True, text=True, cwd=REPO)
+    short = run("short")
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert run("correct horse battery").returncode == 0
+    assert b"correct horse battery" not in (tmp_path / "care.db").read_bytes()
+
+    async def check() -> tuple[object, object, object]:
+        db = Database(url)
+        try:
+            return (await agent_for_login(db, "giulia", "correct horse battery"),
+                    await agent_for_login(db, "giulia", "wrong horse"),
+                    await agent_for_login(db, "nobody", "correct horse battery"))
+        finally:
+            await db.dispose()
+
+    good, wrong, unknown = asyncio.run(check())
+    assert getattr(good, "name", None) == "giulia" and wrong is None and unknown is None
