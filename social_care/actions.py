@@ -20,7 +20,11 @@ from social_care.store.models import (
     Message,
     OutboxItem,
     Queue,
+    TriageLabel,
 )
+from triage import TriageResult, TriageRules
+from triage.corrections import CorrectionError, apply_correction
+from triage.corrections import validate as validate_correction
 from social_care.store.types import utcnow
 
 MAX_NOTE_LENGTH = 20_000
@@ -243,6 +247,7 @@ async def forward(
         note_text = _text(note, "note", MAX_NOTE_LENGTH)
     previous = conversation.queue
     conversation.queue = str(queue)
+    conversation.queue_locked = True
     _event(session, conversation, agent, "forwarded", **{"from": previous, "to": queue, "note": note_text})
     if note_text:
         now = utcnow()
@@ -257,3 +262,31 @@ def require_fields(body: Mapping[str, object], *names: str) -> None:
     for name in names:
         if name not in body:
             raise Invalid(f"missing field: {name}")
+
+
+async def correct_triage(
+    session: AsyncSession, agent: Agent, message_id: int, changes: Mapping[str, object], rules: TriageRules
+) -> Message:
+    """Store an agent's correction of a customer message's queue or flags as a label, and apply it."""
+    message = await session.get(Message, message_id)
+    conversation = await session.get(Conversation, message.conversation_id) if message else None
+    if message is None or conversation is None or not can_see(agent, conversation):
+        raise NotFound(f"message {message_id} not found")
+    if message.direction != Direction.INBOUND:
+        raise Invalid("only customer messages have a triage to correct")
+    if not message.triage:
+        raise Conflict("this message has not been triaged yet")
+    try:
+        clean = validate_correction(changes)
+        corrected = apply_correction(TriageResult.from_json(message.triage), clean, rules, public=message.public)
+    except CorrectionError as err:
+        raise Invalid(str(err)) from err
+    previous = {key: message.triage.get(key) for key in clean}
+    session.add(TriageLabel(message_id=message.id, agent_id=agent.id, labels=clean, created_at=utcnow()))
+    message.triage = {**corrected.as_json(), "corrected_by": agent.name}
+    if "queue" in clean:
+        # The agent's word on the queue stands, even when it agrees with triage.
+        conversation.queue = clean["queue"]
+        conversation.queue_locked = True
+    _event(session, conversation, agent, "triage_corrected", message_id=message.id, changes=clean, previous=previous)
+    return message

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -160,6 +161,66 @@ def _agent_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pop_option(argv: list[str], name: str) -> str | None:
+    """Remove `--name VALUE` or `--name=VALUE` from argv and return VALUE."""
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            value = argv[index + 1]
+            del argv[index:index + 2]
+            return value
+        if arg.startswith(name + "="):
+            del argv[index]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _triage(argv: list[str]) -> int:
+    """`social-care triage ...`: the brand's rules from the config; `train` adds the store's corrections."""
+    import tempfile
+    from dataclasses import replace
+
+    from triage import RulesError, TriageRules
+    from triage.cli import main as triage_main
+
+    config = _pop_option(argv, "--config")
+    database_url = _pop_option(argv, "--database-url")
+    try:
+        settings = load_settings(config)
+        rules = TriageRules.from_dict(settings.triage)
+    except (ConfigError, RulesError) as err:
+        print(f"social-care: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if database_url:
+        settings = replace(settings, database_url=database_url)
+    uses_store = bool(database_url or config or os.environ.get("SOCIAL_CARE_DATABASE_URL")
+                      or os.environ.get("SOCIAL_CARE_CONFIG"))
+    if not (argv and argv[0] == "train" and uses_store):
+        return triage_main(argv, rules=rules)
+    corrections = asyncio.run(_export_corrections(settings.database_url))
+    given = _pop_option(argv, "--corrections")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corrections.jsonl"
+        lines = [json.dumps(c, ensure_ascii=False) for c in corrections]
+        if given:
+            lines = Path(given).read_text(encoding="utf-8").splitlines() + lines
+        path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        print(f"training with {len(corrections)} corrections from the store", file=sys.stderr)
+        return triage_main([*argv, "--corrections", str(path)], rules=rules)
+
+
+async def _export_corrections(database_url: str) -> list[dict[str, object]]:
+    from social_care.store.db import Database
+    from social_care.store.labels import export_corrections
+    from social_care.store.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, database_url)
+    db = Database(database_url)
+    try:
+        return await export_corrections(db)
+    finally:
+        await db.dispose()
+
+
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -196,9 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which our connector handles.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     if argv and argv[0] == "triage":
-        from triage.cli import main as triage_main
-
-        return triage_main(argv[1:])
+        return _triage(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),

@@ -13,19 +13,21 @@ from aiohttp import web
 from connectors import connector_class
 from connectors.base import Connector
 from social_care.api.auth import auth_middleware
-from social_care.api.http import BUS, CHANNEL_STATUS, DB, MAX_BODY, error_middleware
+from social_care.api.http import BUS, CHANNEL_STATUS, DB, MAX_BODY, RULES, error_middleware
 from social_care.api.routes import routes as api_routes
 from social_care.backoff import Backoff
 from social_care.bus import Bus
 from social_care.config import ConfigError, Settings
 from social_care.errors import RateLimited, TransientError
 from social_care.outbox.sender import OutboxSender
+from social_care.pipeline.conversation_state import ConversationRefresher, refresh_conversation
 from social_care.pipeline.stages import Stage, default_stages
 from social_care.pipeline.worker import PipelineWorker
 from social_care.store.channels import ChannelDirectory
 from social_care.store.db import Database
 from social_care.store.ingest import Ingestor, read_cursor
 from social_care.store.migrate import upgrade
+from triage import RulesError, TriageRules
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class Runtime:
     retrying: set[int] = field(default_factory=set)
     pipeline: PipelineWorker | None = None
     sender: OutboxSender | None = None
+    refresher: ConversationRefresher | None = None
+    rules: TriageRules | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def channel_status(self) -> list[dict[str, Any]]:
@@ -98,10 +102,20 @@ async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = 
             runtime.connectors[channel_id] = cls.from_config(key, section, ingest=ingest, cursors=cursors)
         except ValueError as err:
             raise ConfigError(str(err)) from err
-    runtime.pipeline = PipelineWorker(db, stages if stages is not None else default_stages(settings.triage),
-                                      bus=bus, interval=settings.pipeline_interval)
+    try:
+        rules = TriageRules.from_dict(settings.triage)
+    except RulesError as err:
+        raise ConfigError(f"[triage] {err}") from err
+    runtime.rules = rules
+    runtime.pipeline = PipelineWorker(db, stages if stages is not None else default_stages(rules),
+                                      bus=bus, interval=settings.pipeline_interval, rules=rules)
+
+    async def after_delivery(session, conversation_id: int) -> None:  # type: ignore[no-untyped-def]
+        await refresh_conversation(session, conversation_id, rules)
+
     runtime.sender = OutboxSender(db, runtime.ready, policy=settings.retry, bus=bus,
-                                  interval=settings.outbox_interval)
+                                  interval=settings.outbox_interval, after_delivery=after_delivery)
+    runtime.refresher = ConversationRefresher(db, rules, bus=bus)
     return runtime
 
 
@@ -115,6 +129,7 @@ def build_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app[BUS] = runtime.bus
     app[RUNTIME] = runtime
     app[CHANNEL_STATUS] = runtime.channel_status
+    app[RULES] = runtime.rules
     app.add_routes(api_routes)
     for connector in runtime.connectors.values():
         app.add_routes(connector.webhook_routes())
@@ -157,6 +172,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         assert runtime.pipeline is not None and runtime.sender is not None
         runtime.tasks.append(asyncio.create_task(runtime.pipeline.run(), name="pipeline"))
         runtime.tasks.append(asyncio.create_task(runtime.sender.run(), name="outbox"))
+        if runtime.refresher is not None:
+            runtime.tasks.append(asyncio.create_task(runtime.refresher.run(), name="priorities"))
         yield
     finally:
         for task in runtime.tasks:

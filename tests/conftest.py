@@ -56,3 +56,18 @@ def sqlite_url(tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Return a fresh database URL, once for SQLite and once for PostgreSQL."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+# Loggers `social_care.cli.main` tunes; tests that run main() in-process must not leak that to others.
+_CLI_TUNED_LOGGERS = ("httpx", "alembic.runtime.plugins", "aiohttp.access")
+
+
+@pytest.fixture(autouse=True)
+def _restore_cli_logging() -> Iterator[None]:
+    """Put back logger levels after each test, as the CLI sets them for a whole process."""
+    import logging
+
+    saved = {name: logging.getLogger(name).level for name in _CLI_TUNED_LOGGERS}
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 DB = web.AppKey("db", Database)
+RULES = web.AppKey("rules", object)  # triage.TriageRules; typed loosely to keep triage out of this module
 CHANNEL_STATUS = web.AppKey("channel_status", Callable[[], list[dict[str, Any]]])
 BUS = web.AppKey("bus", Bus)
 AGENT = web.RequestKey("agent", Agent)

@@ -90,6 +90,15 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
             "/api/messages/{id}": {"get": {"summary": "One message, with its delivery status", "parameters": ID,
                                            "responses": _ok("The message", message) | _errors(401, 404)}},
+            "/api/messages/{id}/triage": {"post": {
+                "summary": "Correct a customer message's queue or flags; stored as a label for `triage train`",
+                "parameters": ID,
+                "requestBody": _json_body({"type": "object", "minProperties": 1, "properties": {
+                    "queue": {"type": "string", "enum": ["support", "marketing", "other"]},
+                    "complaint": {"type": "boolean"}, "angry": {"type": "boolean"}, "urgent": {"type": "boolean"}}}),
+                "responses": _ok("The corrected message", message) | _errors(*WRITE_ERRORS)}},
+            "/api/channels": {"get": {"summary": "Channels, their state and platform budgets (X rate limits)",
+                                      "responses": _ok("Channels", {"type": "object"}) | _errors(401)}},
             "/api/messages/{id}/retry": {"post": {
                 "summary": "Retry a failed (or unknown) reply with a fresh retry budget", "parameters": ID,
                 "responses": _ok("Queued again", message, 202) | _errors(401, 403, 404, 409)}},

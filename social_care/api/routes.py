@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from social_care import actions
-from social_care.api.http import BUS, CHANNEL_STATUS, DB, current_agent, json_body
+from social_care.api.http import BUS, CHANNEL_STATUS, DB, RULES, current_agent, json_body
 from social_care.api.openapi import openapi_document
 from social_care.api.views import conversation_view, inbox_row_view, message_view
 from social_care.outbox.sender import RetryRefused, retry_delivery
@@ -240,6 +240,25 @@ async def get_message(request: web.Request) -> web.Response:
             if author:
                 agents[author.id] = author
     return web.json_response(message_view(message, outbox, agents))
+
+
+@routes.post("/api/messages/{id}/triage")
+async def post_triage_correction(request: web.Request) -> web.Response:
+    """An agent corrects a customer message's queue or flags; stored as a label for retraining."""
+    from social_care.pipeline.conversation_state import refresh_conversation
+
+    agent = current_agent(request)
+    message_id = _path_id(request, "id")
+    body = await json_body(request)
+    rules = request.app[RULES]
+    async with request.app[DB].write() as session:
+        message = await actions.correct_triage(session, agent, message_id, body, rules)  # type: ignore[arg-type]
+        await session.flush()
+        await refresh_conversation(session, message.conversation_id, rules)  # type: ignore[arg-type]
+        conversation_id = message.conversation_id
+    _changed(request, conversation_id)
+    message, outbox = await _message_for(request, message_id)
+    return web.json_response(message_view(message, outbox, {}))
 
 
 @routes.post("/api/messages/{id}/retry")

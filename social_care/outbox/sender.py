@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_care.backoff import jittered_delay
 from social_care.bus import Bus
@@ -51,6 +52,7 @@ class OutboxSender:
         bus: Bus | None = None,
         interval: float = 0.5,
         batch_size: int = 20,
+        after_delivery: Callable[[AsyncSession, int], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -59,6 +61,7 @@ class OutboxSender:
         self.interval = interval
         self.batch_size = batch_size
         self.paused_until: dict[int, datetime] = {}
+        self.after_delivery = after_delivery
         self._wake = bus.wakeup("outbox.enqueued") if bus else None
 
     async def recover(self) -> int:
@@ -247,6 +250,9 @@ class OutboxSender:
                 conversation.last_outbound_at = now
                 if not message.automated:
                     conversation.waiting_since = None
+            if self.after_delivery is not None:
+                await session.flush()
+                await self.after_delivery(session, item.conversation_id)
             kind = "delivered"
         else:
             kind = "delivery_failed" if state == DeliveryStatus.FAILED else "delivery_unknown"

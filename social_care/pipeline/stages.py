@@ -5,7 +5,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from triage import TriageRules
 
 
 @dataclass(frozen=True)
@@ -38,30 +41,30 @@ class Stage(Protocol):
     def process(self, item: PipelineItem) -> PipelineItem: ...
 
 
-class LanguageStage:
-    """Identifies the language: en, it or other."""
+class TriageStage:
+    """Language, sentiment, complaint/anger/urgency flags, queue and priority with reasons, in one pass."""
 
-    name = "language"
+    name = "triage"
 
-    def process(self, item: PipelineItem) -> PipelineItem:
-        from sentiment import detect_language
+    def __init__(self, rules: TriageRules) -> None:
+        from triage import Triager
 
-        return item.with_(lang=detect_language(item.text))
-
-
-class SentimentStage:
-    """Scores sentiment with the analyzer for the message's language (VADER for English)."""
-
-    name = "sentiment"
-
-    def __init__(self, ignore_words: Sequence[str] = ()) -> None:
-        self.ignore_words = tuple(ignore_words)
+        self.triager = Triager(rules)
 
     def process(self, item: PipelineItem) -> PipelineItem:
-        from sentiment import analyze
+        from triage import TriageInput
 
-        result = analyze(item.text, item.lang, ignore_words=self.ignore_words)
-        return item.with_(lang=result.lang, sentiment=result.compound, sentiment_label=result.label)
+        result = self.triager.triage(
+            TriageInput(
+                text=item.text,
+                channel=item.platform,
+                public=item.public,
+                author_followers=item.author_followers,
+                author_handle=item.author_handle,
+            )
+        )
+        return item.with_(lang=result.lang, sentiment=result.sentiment, sentiment_label=result.sentiment_label,
+                          triage=result.as_json())
 
 
 def run_stages(stages: Sequence[Stage], item: PipelineItem) -> PipelineItem:
@@ -71,7 +74,6 @@ def run_stages(stages: Sequence[Stage], item: PipelineItem) -> PipelineItem:
     return item
 
 
-def default_stages(triage_config: Mapping[str, Any] | None = None) -> list[Stage]:
-    """The stages `serve` runs: language, then sentiment."""
-    ignore = list((triage_config or {}).get("ignore_words", []))
-    return [LanguageStage(), SentimentStage(ignore)]
+def default_stages(rules: TriageRules) -> list[Stage]:
+    """The stages `serve` runs: full triage (which includes language and sentiment)."""
+    return [TriageStage(rules)]

@@ -5,14 +5,19 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from social_care.bus import Bus
+from social_care.pipeline.conversation_state import refresh_conversation
 from social_care.pipeline.stages import PipelineItem, Stage, run_stages
 from social_care.store.db import Database
 from social_care.store.models import Channel, Conversation, Event, Identity, Message, PipelineState
 from social_care.store.types import utcnow
+
+if TYPE_CHECKING:
+    from triage import TriageRules
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +49,11 @@ class PipelineWorker:
         bus: Bus | None = None,
         batch_size: int = 100,
         interval: float = 0.5,
+        rules: TriageRules | None = None,
     ) -> None:
         self.db = db
         self.stages = list(stages)
+        self.rules = rules
         self.bus = bus
         self.batch_size = batch_size
         self.interval = interval
@@ -177,8 +184,9 @@ class PipelineWorker:
             self.bus.publish("conversation.changed", ids=sorted(touched))
         return finished
 
-    @staticmethod
-    async def _update_conversation(session, conversation_id: int) -> None:  # type: ignore[no-untyped-def]
+    async def _update_conversation(self, session, conversation_id: int) -> None:  # type: ignore[no-untyped-def]
+        if self.rules is not None:
+            await refresh_conversation(session, conversation_id, self.rules)
         conversation = await session.get(Conversation, conversation_id)
         latest = await session.scalar(
             select(Message)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -145,6 +146,8 @@ class Conversation(Base):
     thread_key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.OPEN)
     queue: Mapped[str] = mapped_column(String(16), default=Queue.SUPPORT)
+    # An agent's choice of queue (forward, correction) wins over triage from then on.
+    queue_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     priority: Mapped[int] = mapped_column(Integer, default=3)
     priority_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
@@ -237,6 +240,18 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TriageLabel(Base):
+    """An agent's correction of a message's triage; training data for `social-care triage train`."""
+
+    __tablename__ = "triage_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    labels: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Cursor(Base):

@@ -1,0 +1,110 @@
+"""Keep a conversation's priority, queue, SLA due time and reasons in step with its messages."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_care.bus import Bus
+from social_care.store.db import Database
+from social_care.store.models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Message,
+    PipelineState,
+)
+from social_care.store.types import utcnow
+from triage import ReceivedResult, TriageResult, TriageRules, conversation_state
+
+logger = logging.getLogger(__name__)
+
+
+async def refresh_conversation(
+    session: AsyncSession, conversation_id: int, rules: TriageRules, *, now: datetime | None = None
+) -> bool:
+    """Recompute one conversation from its triaged customer messages; True when something changed."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        return False
+    platform = await session.scalar(select(Channel.platform).where(Channel.id == conversation.channel_id))
+    inbound = (
+        await session.scalars(
+            select(Message).where(Message.conversation_id == conversation_id, Message.direction == "inbound",
+                                  Message.pipeline_state == PipelineState.DONE)
+        )
+    ).all()
+    triaged = [ReceivedResult(TriageResult.from_json(m.triage), m.sent_at) for m in inbound if m.triage]
+    if not triaged:
+        return False
+    # Only a human agent's reply that reached the customer stops the clock.
+    last_reply_at = await session.scalar(
+        select(func.max(Message.sent_at)).where(
+            Message.conversation_id == conversation_id, Message.direction == "outbound",
+            Message.automated.is_(False), Message.delivery_status == DeliveryStatus.SENT)
+    )
+    state = conversation_state(triaged, rules, now=now or utcnow(), channel=platform, last_reply_at=last_reply_at)
+    new = {
+        "priority": int(state.priority[1]),
+        "priority_reasons": list(state.reasons),
+        "sla_due": state.sla_due,
+    }
+    if not conversation.queue_locked:
+        new["queue"] = state.queue
+    changed = any(getattr(conversation, key) != value for key, value in new.items())
+    for key, value in new.items():
+        setattr(conversation, key, value)
+    return changed
+
+
+class ConversationRefresher:
+    """Re-prioritises waiting conversations on a timer: waiting time is part of the priority."""
+
+    def __init__(self, db: Database, rules: TriageRules, *, bus: Bus | None = None, interval: float = 60.0,
+                 batch_size: int = 500) -> None:
+        self.db = db
+        self.rules = rules
+        self.bus = bus
+        self.interval = interval
+        self.batch_size = batch_size
+
+    async def run_once(self) -> int:
+        """Refresh every open conversation that is waiting for an answer; returns how many changed."""
+        changed: list[int] = []
+        after = 0
+        while True:
+            async with self.db.write() as session:
+                ids = (
+                    await session.scalars(
+                        select(Conversation.id)
+                        .where(Conversation.status == ConversationStatus.OPEN, Conversation.waiting_since.is_not(None),
+                               Conversation.id > after)
+                        .order_by(Conversation.id)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                now = utcnow()
+                for conversation_id in ids:
+                    if await refresh_conversation(session, conversation_id, self.rules, now=now):
+                        changed.append(conversation_id)
+            if len(ids) < self.batch_size:
+                break
+            after = ids[-1]
+        if changed and self.bus is not None:
+            self.bus.publish("conversation.changed", ids=changed)
+        return len(changed)
+
+    async def run(self) -> None:
+        """Refresh every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("refreshing conversation priorities failed; retrying next round")
