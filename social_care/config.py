@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from social_care.secrets import Secret
+from social_care.settings_fields import secret_field
 from social_care.store.db import DEFAULT_URL
 
 ENV_CONFIG = "SOCIAL_CARE_CONFIG"
@@ -68,18 +69,7 @@ def _typed(section: Mapping[str, Any], where: str, key: str, kind: type, default
 
 def secret_from(section: Mapping[str, Any], key: str, where: str, env: Mapping[str, str] | None = None) -> Secret | None:
     """Read `key` directly or from the environment variable named by `key_env`."""
-    env = os.environ if env is None else env
-    if key in section:
-        value = section[key]
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}.{key} must be a string")
-        return Secret(value)
-    env_name = section.get(f"{key}_env")
-    if env_name is None:
-        return None
-    if env_name not in env:
-        raise ConfigError(f"{where}.{key}_env names {env_name}, which is not set")
-    return Secret(env[env_name])
+    return secret_field(section, key, f"[{where}]", ConfigError, env)
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

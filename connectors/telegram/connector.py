@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from connectors.telegram.send import send_reply, translate_error
 from connectors.telegram.webhook import webhook_path, webhook_route
 from social_care.domain import OutboundReply
 from social_care.secrets import Secret
+from social_care.settings_fields import secret_field, text_field
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TelegramSettings:
     def from_section(cls, key: str, section: Mapping[str, Any]) -> TelegramSettings:
         """Validate one TOML table; errors name the key, never a secret's value."""
         where = f"[telegram.{key}]"
-        token = _secret(section, "token", where)
+        token = secret_field(section, "token", where, TelegramConfigError)
         if token is None:
             raise TelegramConfigError(f"{where}: set 'token' or 'token_env' (the bot token from @BotFather)")
         if not _TOKEN.match(token.reveal()):
@@ -61,7 +61,7 @@ class TelegramSettings:
         mode = section.get("mode", "polling")
         if mode not in MODES:
             raise TelegramConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
-        secret_token = _secret(section, "secret_token", where)
+        secret_token = secret_field(section, "secret_token", where, TelegramConfigError)
         if mode == "webhook" and secret_token is None:
             raise TelegramConfigError(f"{where}: webhook mode needs 'secret_token' or 'secret_token_env'")
         if secret_token is not None and not _SECRET_TOKEN.match(secret_token.reveal()):
@@ -77,10 +77,10 @@ class TelegramSettings:
             token=token,
             mode=mode,
             secret_token=secret_token,
-            public_url=_opt_text(section, "public_url", where),
+            public_url=text_field(section, "public_url", where, TelegramConfigError),
             include_groups=include_groups,
-            api_base_url=_opt_text(section, "api_base_url", where),
-            api_file_url=_opt_text(section, "api_file_url", where),
+            api_base_url=text_field(section, "api_base_url", where, TelegramConfigError),
+            api_file_url=text_field(section, "api_file_url", where, TelegramConfigError),
             poll_timeout=poll_timeout,
         )
 
@@ -251,31 +251,3 @@ def _file_url_for(base_url: str | None) -> str | None:
         return base_url[: -len("/bot")] + "/file/bot"
     return None
 
-
-def _secret(section: Mapping[str, Any], key: str, where: str) -> Secret | None:
-    value = section.get(key)
-    env_name = section.get(f"{key}_env")
-    if value is not None and env_name is not None:
-        raise TelegramConfigError(f"{where}: set either '{key}' or '{key}_env', not both")
-    if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise TelegramConfigError(f"{where}: '{key}_env' must name an environment variable")
-        value = os.environ.get(env_name)
-        if not value:
-            raise TelegramConfigError(f"{where}: environment variable {env_name} (from '{key}_env') is not set")
-    if value is None:
-        return None
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str) or not value:
-        raise TelegramConfigError(f"{where}: '{key}' must be a non-empty string")
-    return Secret(value)
-
-
-def _opt_text(section: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise TelegramConfigError(f"{where}: '{key}' must be a non-empty string")
-    return value

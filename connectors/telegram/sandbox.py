@@ -14,11 +14,13 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import NoneType, TracebackType
-from typing import Any, NamedTuple, Self
+from types import NoneType
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
+
+from connectors.sandbox_server import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +163,10 @@ def _bad(description: str) -> _ApiError:
     return _ApiError(400, f"Bad Request: {description}")
 
 
-class TelegramSandbox:
+class TelegramSandbox(LoopbackServer):
     """An in-process fake Telegram Bot API server with simulated customers and injectable faults."""
+
+    name = "telegram sandbox"
 
     # Not thread-safe: call the customer_* and fault methods from the loop that runs the server.
 
@@ -184,8 +188,7 @@ class TelegramSandbox:
         self.token = token
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.webhook_retry_delay = webhook_retry_delay
         self.webhook_timeout = webhook_timeout
         self.requests: list[ApiCall] = []
@@ -208,8 +211,6 @@ class TelegramSandbox:
         self._changed = asyncio.Event()
         self._poll_generation = 0
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
         self._methods: dict[str, tuple[str, Callable[[dict[str, Any]], Awaitable[Any]]]] = {
             name.lower(): (name, handler)
             for name, handler in (
@@ -225,46 +226,6 @@ class TelegramSandbox:
         }
 
     # ----------------------------------------------------------------- lifecycle and addresses
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        """Bind the HTTP server; with port 0 the operating system picks a free port."""
-        if self._runner is not None:
-            raise RuntimeError("the sandbox is already running")
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = int(runner.addresses[0][1])
-        logger.info("telegram sandbox listening on %s", self.url)
-
-    async def stop(self) -> None:
-        """Stop serving: pending long polls answer empty, webhook deliveries are cancelled."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def serve_forever(self) -> None:
-        """Serve until the calling task is cancelled, then stop."""
-        if self._runner is None:
-            await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application: Bot API, file downloads and the /sandbox control API."""
@@ -299,17 +260,6 @@ class TelegramSandbox:
         self._closing = True
         self._notify()
         await self._stop_delivery()
-
-    @property
-    def url(self) -> str:
-        """The server's root URL, e.g. http://127.0.0.1:8082."""
-        port = self._bound_port if self._bound_port is not None else self.port
-        if not port:
-            raise RuntimeError("the sandbox is not started and has no fixed port")
-        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}"
 
     @property
     def base_url(self) -> str:

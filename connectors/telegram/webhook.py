@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from connectors.webhooks import header_bytes, json_error, read_limited
+
 from connectors.base import IngestSink
 from connectors.telegram.parse import PLATFORM, parse_update
 from social_care.errors import PayloadError
@@ -32,26 +34,26 @@ def make_webhook_handler(
 
     async def handle(request: web.Request) -> web.Response:
         # Checked before the body is even read: unauthenticated callers cost us nothing.
-        if not secret_token.matches(_header_bytes(request, SECRET_HEADER)):
+        if not secret_token.matches(header_bytes(request, SECRET_HEADER)):
             missing = SECRET_HEADER not in request.headers
             logger.warning("telegram %s: webhook rejected (%s secret token)", channel_key, "missing" if missing else "wrong")
-            return _error(403, "missing secret token" if missing else "wrong secret token")
+            return json_error(403, "missing secret token" if missing else "wrong secret token")
         if request.content_type != "application/json":
-            return _error(415, "content type must be application/json")
+            return json_error(415, "content type must be application/json")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
-        body = await _read_limited(request, MAX_BODY)
+            return json_error(413, f"body larger than {MAX_BODY} bytes")
+        body = await read_limited(request, MAX_BODY)
         if body is None:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
+            return json_error(413, f"body larger than {MAX_BODY} bytes")
         try:
             update = json.loads(body)
         except (ValueError, RecursionError):
-            return _error(400, "malformed JSON")
+            return json_error(400, "malformed JSON")
         try:
             parsed = parse_update(update, channel_key=channel_key, include_groups=include_groups)
         except PayloadError as err:
             logger.info("telegram %s: webhook payload rejected: %s", channel_key, err)
-            return _error(400, str(err))
+            return json_error(400, str(err))
         if parsed.ignored is not None:
             logger.info("telegram %s: update %s ignored: %s", channel_key, parsed.update_id, parsed.ignored)
             return web.json_response({"ok": True, "ignored": parsed.ignored})
@@ -60,7 +62,7 @@ def make_webhook_handler(
         except Exception:
             # 5xx makes Telegram deliver the update again later; ingest rolled back as a whole.
             logger.exception("telegram %s: could not store update %s", channel_key, parsed.update_id)
-            return _error(500, "could not store the update")
+            return json_error(500, "could not store the update")
         return web.json_response({"ok": True})
 
     return handle
@@ -75,29 +77,3 @@ def webhook_route(
     )
     return web.post(webhook_path(channel_key), handler)
 
-
-def _header_bytes(request: web.Request, name: str) -> bytes | None:
-    value = request.headers.get(name)
-    if value is None:
-        return None
-    # aiohttp decodes header bytes with surrogateescape; Secret.matches(str) would encode them
-    # strictly and raise on non-UTF-8 input, turning a bad request into a 500.
-    return value.encode("utf-8", "surrogateescape")
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than `limit` (Content-Length is not trusted)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(limit + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return None
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from connectors.x.webhook import webhook_path, webhook_routes
 from social_care.domain import OutboundReply
 from social_care.errors import AuthError
 from social_care.secrets import Secret
+from social_care.settings_fields import bool_field, seconds_field, secret_field, text_field
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,13 @@ class XSettings:
             user_id = str(user_id)
         if not isinstance(user_id, str) or not user_id.isdigit():
             raise XConfigError(f"{where}: 'user_id' must be the brand account's numeric X user id")
-        secrets = {name: _secret(section, name, where) for name in (*_USER_SECRETS, "bearer_token")}
+        secrets = {name: secret_field(section, name, where, XConfigError) for name in (*_USER_SECRETS, "bearer_token")}
         missing = [name for name in _USER_SECRETS if secrets[name] is None]
         if missing:
             # Every reply, the DM endpoints and the credential check use OAuth 1.0a user context.
             raise XConfigError(f"{where}: set {', '.join(missing)} (or the *_env variants): replies and DMs "
                                "use OAuth 1.0a user context")
-        flags = {name: _bool(section, name, default, where) for name, default in (
+        flags = {name: bool_field(section, name, default, where, XConfigError) for name, default in (
             ("webhooks", False), ("poll_mentions", True), ("poll_dms", True),
             ("include_retweets", False), ("include_likes", False))}
         return cls(
@@ -86,9 +86,9 @@ class XSettings:
             access_token=_required(secrets["access_token"]),
             access_token_secret=_required(secrets["access_token_secret"]),
             bearer_token=secrets["bearer_token"],
-            min_poll_interval=_seconds(section, "min_poll_interval", 60.0, where),
-            request_timeout=_seconds(section, "request_timeout", 20.0, where),
-            api_base_url=_opt_text(section, "api_base_url", where),
+            min_poll_interval=seconds_field(section, "min_poll_interval", 60.0, where, XConfigError),
+            request_timeout=seconds_field(section, "request_timeout", 20.0, where, XConfigError),
+            api_base_url=text_field(section, "api_base_url", where, XConfigError),
             **flags,
         )
 
@@ -286,49 +286,7 @@ class _Redact(logging.Filter):
         return True
 
 
-def _secret(section: Mapping[str, Any], key: str, where: str) -> Secret | None:
-    value = section.get(key)
-    env_name = section.get(f"{key}_env")
-    if value is not None and env_name is not None:
-        raise XConfigError(f"{where}: set either '{key}' or '{key}_env', not both")
-    if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise XConfigError(f"{where}: '{key}_env' must name an environment variable")
-        value = os.environ.get(env_name)
-        if not value:
-            raise XConfigError(f"{where}: environment variable {env_name} (from '{key}_env') is not set")
-    if value is None:
-        return None
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str) or not value:
-        raise XConfigError(f"{where}: '{key}' must be a non-empty string")
-    return Secret(value)
-
-
 def _required(secret: Secret | None) -> Secret:
     assert secret is not None  # checked by from_section
     return secret
 
-
-def _bool(section: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    value = section.get(key, default)
-    if not isinstance(value, bool):
-        raise XConfigError(f"{where}: {key} must be true or false")
-    return value
-
-
-def _seconds(section: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = section.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise XConfigError(f"{where}: {key} must be a positive number of seconds")
-    return float(value)
-
-
-def _opt_text(section: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise XConfigError(f"{where}: '{key}' must be a non-empty string")
-    return value

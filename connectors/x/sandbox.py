@@ -23,13 +23,15 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import NoneType, TracebackType
-from typing import Any, Self
+from types import NoneType
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 import aiohttp
 import requests
 from aiohttp import web
+
+from connectors.sandbox_server import LoopbackServer
 from requests.adapters import HTTPAdapter
 from yarl import URL
 
@@ -426,8 +428,10 @@ TOO_LONG_MESSAGE = ("Your Tweet text is too long. For more information on how X 
 Handler = Callable[[web.Request, dict[str, str], Any, str], Awaitable[tuple[int, dict[str, Any]]]]
 
 
-class XSandbox:
+class XSandbox(LoopbackServer):
     """An in-process fake of the X API v2 (mentions, DMs, replies) and of Account Activity webhook delivery."""
+
+    name = "x sandbox"
 
     # Not thread-safe: call the customer_* and fault methods from the loop that runs the server. A sync
     # tweepy.Client must run in another thread (asyncio.to_thread), or it would block that loop.
@@ -459,8 +463,7 @@ class XSandbox:
         self.consumer_secret = consumer_secret
         self.access_token = access_token
         self.access_token_secret = access_token_secret
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.first_id = first_id
         self.reject_duplicates = reject_duplicates
         self.webhook_timeout = webhook_timeout  # X waits about 3 s for a webhook's answer
@@ -485,55 +488,17 @@ class XSandbox:
         self._dispatcher: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
         self.add_user(self.brand_user_id, brand_username, brand_name)
 
     # ----------------------------------------------------------------- lifecycle and addresses
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        """Bind the HTTP server; with port 0 the operating system picks a free port."""
-        if self._runner is not None:
-            raise RuntimeError("the sandbox is already running")
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = int(runner.addresses[0][1])
-        logger.info("x sandbox listening on %s", self.url)
-
     async def stop(self) -> None:
         """Stop serving and delivering webhooks; close the sender's HTTP session."""
         await self._stop_dispatcher()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await super().stop()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-    async def serve_forever(self) -> None:
-        """Serve until the calling task is cancelled, then stop."""
-        if self._runner is None:
-            await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application: the X API v2 routes and the /sandbox control API."""
@@ -567,17 +532,6 @@ class XSandbox:
         route.add_post("/sandbox/clock", self._ctl_clock)
         route.add_get("/sandbox/state", self._ctl_state)
         return app
-
-    @property
-    def url(self) -> str:
-        """The server's root URL, e.g. http://127.0.0.1:8083 (what local_session and mount_sync take)."""
-        port = self._bound_port if self._bound_port is not None else self.port
-        if not port:
-            raise RuntimeError("the sandbox is not started and has no fixed port")
-        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}"
 
     def credentials(self) -> dict[str, str]:
         """The keyword arguments for tweepy.Client / AsyncClient that this sandbox accepts."""

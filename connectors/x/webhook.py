@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from connectors.webhooks import json_error, read_limited
+
 from connectors.base import IngestSink
 from connectors.x.parse import PLATFORM, ParseContext, activity_account, parse_activity
 from social_care.errors import PayloadError
@@ -60,10 +62,10 @@ def make_crc_handler(*, channel_key: str, consumer_secret: Secret | None) -> Han
     async def crc(request: web.Request) -> web.Response:
         if consumer_secret is None:
             logger.error("x %s: CRC check received but no consumer secret is configured", channel_key)
-            return _error(503, "Account Activity is not configured for this channel (no consumer secret)")
+            return json_error(503, "Account Activity is not configured for this channel (no consumer secret)")
         token = request.query.get("crc_token")
         if not token:
-            return _error(400, "missing crc_token")
+            return json_error(400, "missing crc_token")
         logger.info("x %s: answered a CRC check", channel_key)
         return web.json_response({"response_token": crc_response_token(consumer_secret, token)})
 
@@ -77,24 +79,24 @@ def make_event_handler(*, ctx: ParseContext, consumer_secret: Secret | None, ing
     async def events(request: web.Request) -> web.Response:
         if consumer_secret is None:
             logger.error("x %s: delivery received but no consumer secret is configured", key)
-            return _error(503, "Account Activity is not configured for this channel (no consumer secret)")
+            return json_error(503, "Account Activity is not configured for this channel (no consumer secret)")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
-        body = await _read_limited(request, MAX_BODY)
+            return json_error(413, f"body larger than {MAX_BODY} bytes")
+        body = await read_limited(request, MAX_BODY)
         if body is None:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
+            return json_error(413, f"body larger than {MAX_BODY} bytes")
         # The signature covers the exact bytes received; nothing is parsed before it is checked.
         header = request.headers.get(SIGNATURE_HEADER)
         if not signature_matches(consumer_secret, body, header):
             reason = "missing signature" if header is None else "wrong signature"
             logger.warning("x %s: delivery rejected (%s)", key, reason)
-            return _error(403, reason)
+            return json_error(403, reason)
         if request.content_type != "application/json":
-            return _error(415, "content type must be application/json")
+            return json_error(415, "content type must be application/json")
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):
-            return _error(400, "malformed JSON")
+            return json_error(400, "malformed JSON")
         try:
             account = activity_account(payload)
             if account != ctx.brand_id:
@@ -106,18 +108,18 @@ def make_event_handler(*, ctx: ParseContext, consumer_secret: Secret | None, ing
             parsed = parse_activity(payload, ctx)
         except PayloadError as err:
             logger.info("x %s: delivery rejected: %s", key, err)
-            return _error(400, str(err))
+            return json_error(400, str(err))
         for failure in parsed.failed:
             logger.error("x %s: malformed event skipped: %s", key, failure)
         if parsed.failed and not parsed.records and not parsed.ignored:
-            return _error(400, "; ".join(parsed.failed))
+            return json_error(400, "; ".join(parsed.failed))
         if parsed.records:
             try:
                 await ingest(parsed.records)
             except Exception:
                 # A 5xx lets X retry (Enterprise tiers); polling reconciles on the others.
                 logger.exception("x %s: could not store a delivery of %d records", key, len(parsed.records))
-                return _error(500, "could not store the delivery")
+                return json_error(500, "could not store the delivery")
         counts = Counter(parsed.ignored)
         logger.info(
             "x %s: delivery stored %s; ignored %d (%s); malformed %d",
@@ -146,20 +148,3 @@ def webhook_routes(*, ctx: ParseContext, consumer_secret: Secret | None, ingest:
         web.post(path, make_event_handler(ctx=ctx, consumer_secret=consumer_secret, ingest=ingest)),
     ]
 
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than `limit` (Content-Length is not trusted)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(limit + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return None
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)

@@ -47,7 +47,7 @@ key = "acme"
         ("[[channels]]\nkey = 'acme'", "channels[0].platform is required"),
         ("[[channels]]\nplatform='telegram'\nkey='a'\n[[channels]]\nplatform='telegram'\nkey='a'", "configured twice"),
         ("[service\nport = 1", "care.toml"),
-        ("[service]\nsession_secret_env = 'NOT_SET_ANYWHERE'", "NOT_SET_ANYWHERE, which is not set"),
+        ("[service]\nsession_secret_env = 'NOT_SET_ANYWHERE'", "environment variable NOT_SET_ANYWHERE"),
     ],
 )
 def test_bad_configuration_is_explained(tmp_path: Path, text: str, message: str) -> None:

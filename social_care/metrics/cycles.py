@@ -1,0 +1,310 @@
+"""Pure: one conversation's event log -> response cycles, waits and customer-message facts (docs/metrics.md)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from social_care.metrics.records import ConversationLog, LoggedEvent, StoredMessage
+
+PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+QUEUE_ORDER = ("support", "marketing", "other")
+# A message nobody could triage gets what the store gives a new conversation.
+DEFAULT_PRIORITY = "P3"
+DEFAULT_QUEUE = "support"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class TriageState:
+    """A customer message's triage from some instant on."""
+
+    at: datetime
+    priority: str | None
+    queue: str | None
+    lang: str | None
+    label: str | None
+    compound: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFact:
+    """A customer message as the trend and volume figures count it."""
+
+    message_id: int
+    conversation_id: int
+    channel_id: int
+    at: datetime
+    lang: str
+    label: str | None
+    compound: float | None
+    queue: str
+    public_complaint: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """From a customer message nobody had answered yet to the next delivered human reply."""
+
+    started_at: datetime
+    message_id: int
+    priority: str
+    queue: str
+    answered_at: datetime | None = None
+    agent_id: int | None = None
+    closed_at: datetime | None = None  # resolved before any reply
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A response cycle: the first customer message of a conversation or of a reopening, to `resolved`."""
+
+    conversation_id: int
+    index: int
+    channel_id: int
+    started_at: datetime
+    lang: str
+    waits: tuple[Wait, ...]
+    replies: int = 0
+    resolved_at: datetime | None = None
+    resolved_by: int | None = None
+
+    @property
+    def first(self) -> Wait:
+        return self.waits[0]
+
+    @property
+    def priority(self) -> str:
+        return self.first.priority
+
+    @property
+    def queue(self) -> str:
+        return self.first.queue
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFacts:
+    """Everything the figures need from one conversation, as of `now`."""
+
+    conversation_id: int
+    channel_id: int
+    created_at: datetime | None
+    status: str
+    queue: str
+    cycles: tuple[Cycle, ...]
+    messages: tuple[MessageFact, ...]
+
+    @property
+    def waiting(self) -> Wait | None:
+        """The open wait of the current cycle, if the customer is waiting for us."""
+        if not self.cycles or self.cycles[-1].resolved_at is not None:
+            return None
+        last = self.cycles[-1].waits[-1]
+        return last if last.answered_at is None and last.closed_at is None else None
+
+
+@dataclass
+class _OpenWait:
+    started_at: datetime
+    message_id: int
+    messages: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _OpenCycle:
+    started_at: datetime
+    lang_message: int
+    waits: list[Wait] = field(default_factory=list)
+    wait: _OpenWait | None = None
+    replies: int = 0
+
+
+class _Triage:
+    """Each customer message's triage over time, and the queue locks agents set on the conversation."""
+
+    def __init__(self, log: ConversationLog) -> None:
+        self.states: dict[int, list[TriageState]] = {}
+        self.locks: list[tuple[datetime, str]] = []
+        changes = [e for e in log.events if e.kind in ("triaged", "triage_corrected") and e.message_id is not None]
+        last_change = {e.message_id: e.id for e in changes}
+        for event in changes:
+            assert event.message_id is not None
+            states = self.states.setdefault(event.message_id, [])
+            if event.kind == "triaged":
+                states.append(TriageState(event.at, _str(event.data.get("priority")), _str(event.data.get("queue")),
+                                          _str(event.data.get("lang")), _str(event.data.get("label")),
+                                          _float(event.data.get("sentiment"))))
+                continue
+            stored = log.messages.get(event.message_id)
+            previous = states[-1] if states else None
+            changed = event.data.get("changes") or {}
+            # The event does not carry the corrected priority; the message row has it when this
+            # correction is the message's latest triage change.
+            priority = (stored.priority if stored is not None and last_change[event.message_id] == event.id
+                        else previous.priority if previous else None)
+            queue = _str(changed.get("queue")) or (previous.queue if previous else None)
+            states.append(TriageState(event.at, priority, queue, previous.lang if previous else None,
+                                      previous.label if previous else None, previous.compound if previous else None))
+            if "queue" in changed:
+                self.locks.append((event.at, str(changed["queue"])))
+        for event in log.events:
+            if event.kind == "forwarded" and event.data.get("to"):
+                self.locks.append((event.at, str(event.data["to"])))
+        self.locks.sort(key=lambda lock: lock[0])
+
+    def at(self, message_id: int, when: datetime) -> TriageState | None:
+        """The message's triage as known at `when`; its first one when triage came only later."""
+        states = self.states.get(message_id)
+        if not states:
+            return None
+        known = [s for s in states if s.at <= when]
+        return known[-1] if known else states[0]
+
+    def locked_queue(self, when: datetime) -> str | None:
+        """The queue an agent (forward or correction) put the conversation in by `when`."""
+        queue = None
+        for at, locked in self.locks:
+            if at > when:
+                break
+            queue = locked
+        return queue
+
+    def wait_attributes(self, messages: Sequence[int], when: datetime) -> tuple[str, str]:
+        """(priority, queue) of a wait: its highest-priority message, and the queue rule of triage."""
+        states = [s for s in (self.at(m, when) for m in messages) if s is not None]
+        priorities = [s.priority for s in states if s.priority in PRIORITY_ORDER]
+        priority = min(priorities, key=PRIORITY_ORDER.index) if priorities else DEFAULT_PRIORITY
+        queue = self.locked_queue(when)
+        if queue is None:
+            queues = {s.queue for s in states}
+            queue = next((q for q in QUEUE_ORDER if q in queues), DEFAULT_QUEUE)
+        return priority, queue
+
+
+def conversation_facts(log: ConversationLog, *, now: datetime) -> ConversationFacts:
+    """Replay a conversation's log up to `now` into cycles, waits and message facts."""
+    triage = _Triage(log)
+    events = sorted((e for e in log.events if e.at <= now), key=lambda e: (e.at, e.id))
+    created_at: datetime | None = None
+    status = "open"
+    cycles: list[Cycle] = []
+    facts: list[MessageFact] = []
+    current: _OpenCycle | None = None
+    for event in events:
+        kind = event.kind
+        if kind == "created":
+            created_at = event.at if created_at is None else created_at
+            status = "open"
+        elif kind == "received":
+            message = log.messages.get(event.message_id) if event.message_id is not None else None
+            if message is None or message.automated:
+                continue  # a bot writing to us is not a customer waiting
+            started = clock_start(event)
+            facts.append(_fact(log, message, started, triage, now))
+            if current is None:
+                current = _OpenCycle(started, message.id)
+            if current.wait is None:
+                current.wait = _OpenWait(started, message.id)
+            current.wait.messages.append(message.id)
+        elif kind == "delivered":
+            if event.data.get("automated") or current is None:
+                continue
+            current.replies += 1
+            if current.wait is not None:
+                current.waits.append(_close(current.wait, triage, event.at, answered_by=event.agent_id))
+                current.wait = None
+        elif kind == "resolved":
+            status = "resolved"
+            if current is not None:
+                if current.wait is not None:
+                    current.waits.append(_close(current.wait, triage, event.at, closed=True))
+                    current.wait = None
+                cycles.append(_cycle(log, current, len(cycles) + 1, triage, now, event))
+                current = None
+        elif kind == "reopened":
+            status = "open"
+        elif kind == "status_changed":
+            status = str(event.data.get("to") or status)
+    if current is not None:
+        if current.wait is not None:
+            priority, queue = triage.wait_attributes(current.wait.messages, now)
+            current.waits.append(Wait(current.wait.started_at, current.wait.message_id, priority, queue))
+            current.wait = None
+        cycles.append(_cycle(log, current, len(cycles) + 1, triage, now, None))
+    return ConversationFacts(log.id, log.channel_id, created_at, status, _queue_now(cycles, facts, triage, now),
+                             tuple(cycles), tuple(facts))
+
+
+def clock_start(event: LoggedEvent) -> datetime:
+    """When the customer wrote: their platform timestamp, clamped to when it reached us (skewed clocks)."""
+    raw = event.data.get("sent_at")
+    if not isinstance(raw, str):
+        return event.at
+    try:
+        sent = datetime.fromisoformat(raw)
+    except ValueError:
+        return event.at
+    if sent.tzinfo is None:
+        return event.at
+    return min(sent, event.at)
+
+
+def _close(wait: _OpenWait, triage: _Triage, at: datetime, *, answered_by: int | None = None,
+           closed: bool = False) -> Wait:
+    priority, queue = triage.wait_attributes(wait.messages, at)
+    if closed:
+        return Wait(wait.started_at, wait.message_id, priority, queue, closed_at=at)
+    return Wait(wait.started_at, wait.message_id, priority, queue, answered_at=at, agent_id=answered_by)
+
+
+def _cycle(log: ConversationLog, current: _OpenCycle, index: int, triage: _Triage, now: datetime,
+           resolved: LoggedEvent | None) -> Cycle:
+    state = triage.at(current.lang_message, now)
+    return Cycle(
+        conversation_id=log.id,
+        index=index,
+        channel_id=log.channel_id,
+        started_at=current.started_at,
+        lang=(state.lang if state and state.lang else UNKNOWN),
+        waits=tuple(current.waits),
+        replies=current.replies,
+        resolved_at=resolved.at if resolved else None,
+        resolved_by=resolved.agent_id if resolved else None,
+    )
+
+
+def _fact(log: ConversationLog, message: StoredMessage, at: datetime, triage: _Triage, now: datetime) -> MessageFact:
+    state = triage.at(message.id, now)
+    return MessageFact(
+        message_id=message.id,
+        conversation_id=log.id,
+        channel_id=log.channel_id,
+        at=at,
+        lang=(state.lang if state and state.lang else UNKNOWN),
+        label=state.label if state else None,
+        compound=state.compound if state else None,
+        queue=(state.queue if state and state.queue else message.queue or DEFAULT_QUEUE),
+        public_complaint=message.public_complaint,
+    )
+
+
+def _queue_now(cycles: Iterable[Cycle], facts: Sequence[MessageFact], triage: _Triage, now: datetime) -> str:
+    last = list(cycles)[-1:] or None
+    if last and last[0].resolved_at is None:
+        wait = last[0].waits[-1]
+        if wait.answered_at is None and wait.closed_at is None:
+            return wait.queue
+    locked = triage.locked_queue(now)
+    if locked is not None:
+        return locked
+    return facts[-1].queue if facts else DEFAULT_QUEUE
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
