@@ -42,15 +42,6 @@ async def start_service(settings: Settings) -> web.AppRunner:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     logger.info("social-care listening on http://%s:%s", settings.host, settings.port)
-    if settings.console:
-        from console.server import start_console
-
-        console = await start_console(runtime, settings)
-
-        async def stop_console(_app: web.Application) -> None:
-            console.stop()
-
-        app.on_shutdown.insert(0, stop_console)
     return runner
 
 
