@@ -288,5 +288,6 @@ async def correct_triage(
         # The agent's word on the queue stands, even when it agrees with triage.
         conversation.queue = clean["queue"]
         conversation.queue_locked = True
-    _event(session, conversation, agent, "triage_corrected", message_id=message.id, changes=clean, previous=previous)
+    _event(session, conversation, agent, "triage_corrected", message_id=message.id, changes=clean, previous=previous,
+           priority=corrected.priority, queue=corrected.queue, public_complaint=corrected.public_complaint)
     return message

@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("triage", help="triage JSON lines from a file or stdin; `triage eval`, `triage train`",
                    add_help=False)
+    sub.add_parser("metrics", help="response times, SLA compliance, sentiment and volume recomputed from the "
+                                   "event log: metrics --since DATE [--until DATE] [--format csv|json|table]",
+                   add_help=False)
     return parser
 
 
@@ -159,6 +162,24 @@ def _agent_password(args: argparse.Namespace) -> int:
         raise CliError(str(err).strip("'\"")) from err
     print(f"password set for {args.name}")
     return 0
+
+
+def _metrics(argv: list[str]) -> int:
+    """`social-care metrics ...`: response times, SLA, sentiment and volume recomputed from the event log."""
+    from dataclasses import replace
+
+    from social_care.metrics.cli import main as metrics_main
+
+    config = _pop_option(argv, "--config")
+    database_url = _pop_option(argv, "--database-url")
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        print(f"social-care: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if database_url:
+        settings = replace(settings, database_url=database_url)
+    return metrics_main(argv, settings=settings)
 
 
 def _pop_option(argv: list[str], name: str) -> str | None:
@@ -258,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     if argv and argv[0] == "triage":
         return _triage(argv[1:])
+    if argv and argv[0] == "metrics":
+        return _metrics(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),

@@ -46,6 +46,7 @@ class Settings:
     outbox_interval: float = 0.5
     channels: tuple[Mapping[str, Any], ...] = ()
     triage: Mapping[str, Any] = field(default_factory=dict)
+    business_hours: Mapping[str, Any] = field(default_factory=dict)
     brand: str = "ACME"
 
 
@@ -70,6 +71,18 @@ def _typed(section: Mapping[str, Any], where: str, key: str, kind: type, default
 def secret_from(section: Mapping[str, Any], key: str, where: str, env: Mapping[str, str] | None = None) -> Secret | None:
     """Read `key` directly or from the environment variable named by `key_env`."""
     return secret_field(section, key, f"[{where}]", ConfigError, env)
+
+
+def _business_hours(table: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Validate the optional [business_hours] calendar now, so a typo fails at start, not in a report."""
+    if table:
+        from social_care.metrics.business_hours import BusinessHours, BusinessHoursError
+
+        try:
+            BusinessHours.from_dict(table)
+        except BusinessHoursError as err:
+            raise ConfigError(f"[business_hours] {err}") from err
+    return table
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,5 +132,6 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         outbox_interval=_typed(outbox, "outbox", "interval", float, 0.5),
         channels=tuple(channels),
         triage=_section(data, "triage"),
+        business_hours=_business_hours(_section(data, "business_hours")),
         brand=_typed(service, "service", "brand", str, "ACME"),
     )

@@ -1,6 +1,7 @@
 """An optional business-hours calendar: only open time counts on the response clocks (DST-safe)."""
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ def _ranges(key: str, value: Any) -> tuple[Opening, ...]:
             raise BusinessHoursError(f"business_hours.{key}: {text!r} ends before it starts (use 24:00 for midnight)")
         ranges.append((start, end))
     ordered = sorted(ranges, key=lambda r: r[0])
-    for (_s1, e1), (s2, _e2) in zip(ordered, ordered[1:]):
+    for (_s1, e1), (s2, _e2) in itertools.pairwise(ordered):
         if e1 is None or e1 > s2:
             raise BusinessHoursError(f"business_hours.{key}: ranges overlap")
     return tuple(ordered)

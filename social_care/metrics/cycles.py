@@ -1,7 +1,7 @@
 """Pure: one conversation's event log -> response cycles, waits and customer-message facts (docs/metrics.md)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,6 +9,7 @@ from social_care.metrics.records import ConversationLog, LoggedEvent, StoredMess
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 QUEUE_ORDER = ("support", "marketing", "other")
+_PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITY_ORDER)}
 # A message nobody could triage gets what the store gives a new conversation.
 DEFAULT_PRIORITY = "P3"
 DEFAULT_QUEUE = "support"
@@ -107,7 +108,7 @@ class ConversationFacts:
 class _OpenWait:
     started_at: datetime
     message_id: int
-    messages: list[int] = field(default_factory=list)
+    arrivals: list[tuple[StoredMessage, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -157,8 +158,12 @@ class _Triage:
         states = self.states.get(message_id)
         if not states:
             return None
-        known = [s for s in states if s.at <= when]
-        return known[-1] if known else states[0]
+        known = states[0]
+        for state in states:
+            if state.at > when:
+                break
+            known = state
+        return known
 
     def locked_queue(self, when: datetime) -> str | None:
         """The queue an agent (forward or correction) put the conversation in by `when`."""
@@ -171,12 +176,17 @@ class _Triage:
 
     def wait_attributes(self, messages: Sequence[int], when: datetime) -> tuple[str, str]:
         """(priority, queue) of a wait: its highest-priority message, and the queue rule of triage."""
-        states = [s for s in (self.at(m, when) for m in messages) if s is not None]
-        priorities = [s.priority for s in states if s.priority in PRIORITY_ORDER]
-        priority = min(priorities, key=PRIORITY_ORDER.index) if priorities else DEFAULT_PRIORITY
+        rank = len(PRIORITY_ORDER)
+        queues: set[str | None] = set()
+        for message_id in messages:
+            state = self.at(message_id, when)
+            if state is None:
+                continue
+            rank = min(rank, _PRIORITY_RANK.get(state.priority or "", rank))
+            queues.add(state.queue)
+        priority = PRIORITY_ORDER[rank] if rank < len(PRIORITY_ORDER) else DEFAULT_PRIORITY
         queue = self.locked_queue(when)
         if queue is None:
-            queues = {s.queue for s in states}
             queue = next((q for q in QUEUE_ORDER if q in queues), DEFAULT_QUEUE)
         return priority, queue
 
@@ -200,24 +210,23 @@ def conversation_facts(log: ConversationLog, *, now: datetime) -> ConversationFa
             if message is None or message.automated:
                 continue  # a bot writing to us is not a customer waiting
             started = clock_start(event)
-            facts.append(_fact(log, message, started, triage, now))
             if current is None:
                 current = _OpenCycle(started, message.id)
             if current.wait is None:
                 current.wait = _OpenWait(started, message.id)
-            current.wait.messages.append(message.id)
+            current.wait.arrivals.append((message, started))
         elif kind == "delivered":
             if event.data.get("automated") or current is None:
                 continue
             current.replies += 1
             if current.wait is not None:
-                current.waits.append(_close(current.wait, triage, event.at, answered_by=event.agent_id))
+                current.waits.append(_close(log, current.wait, triage, event.at, now, facts, answered_by=event.agent_id))
                 current.wait = None
         elif kind == "resolved":
             status = "resolved"
             if current is not None:
                 if current.wait is not None:
-                    current.waits.append(_close(current.wait, triage, event.at, closed=True))
+                    current.waits.append(_close(log, current.wait, triage, event.at, now, facts, closed=True))
                     current.wait = None
                 cycles.append(_cycle(log, current, len(cycles) + 1, triage, now, event))
                 current = None
@@ -225,14 +234,18 @@ def conversation_facts(log: ConversationLog, *, now: datetime) -> ConversationFa
             status = "open"
         elif kind == "status_changed":
             status = str(event.data.get("to") or status)
+    waiting: Wait | None = None
     if current is not None:
         if current.wait is not None:
-            priority, queue = triage.wait_attributes(current.wait.messages, now)
-            current.waits.append(Wait(current.wait.started_at, current.wait.message_id, priority, queue))
+            waiting = _close(log, current.wait, triage, now, now, facts, still_open=True)
+            current.waits.append(waiting)
             current.wait = None
         cycles.append(_cycle(log, current, len(cycles) + 1, triage, now, None))
-    return ConversationFacts(log.id, log.channel_id, created_at, status, _queue_now(cycles, facts, triage, now),
-                             tuple(cycles), tuple(facts))
+    facts.sort(key=lambda f: (f.at, f.message_id))
+    # The inbox's rule: a waiting thread is in its wait's queue; an answered one in its latest message's.
+    queue = waiting.queue if waiting is not None else triage.locked_queue(now) or (
+        facts[-1].queue if facts else DEFAULT_QUEUE)
+    return ConversationFacts(log.id, log.channel_id, created_at, status, queue, tuple(cycles), tuple(facts))
 
 
 def clock_start(event: LoggedEvent) -> datetime:
@@ -249,9 +262,14 @@ def clock_start(event: LoggedEvent) -> datetime:
     return min(sent, event.at)
 
 
-def _close(wait: _OpenWait, triage: _Triage, at: datetime, *, answered_by: int | None = None,
-           closed: bool = False) -> Wait:
-    priority, queue = triage.wait_attributes(wait.messages, at)
+def _close(log: ConversationLog, wait: _OpenWait, triage: _Triage, at: datetime, now: datetime,
+           facts: list[MessageFact], *, answered_by: int | None = None, closed: bool = False,
+           still_open: bool = False) -> Wait:
+    """End a wait (answered, closed by a resolution, or still open at `now`); its messages become facts."""
+    priority, queue = triage.wait_attributes([message.id for message, _arrived in wait.arrivals], at)
+    facts.extend(_fact(log, message, arrived, queue, triage, now) for message, arrived in wait.arrivals)
+    if still_open:
+        return Wait(wait.started_at, wait.message_id, priority, queue)
     if closed:
         return Wait(wait.started_at, wait.message_id, priority, queue, closed_at=at)
     return Wait(wait.started_at, wait.message_id, priority, queue, answered_at=at, agent_id=answered_by)
@@ -273,7 +291,8 @@ def _cycle(log: ConversationLog, current: _OpenCycle, index: int, triage: _Triag
     )
 
 
-def _fact(log: ConversationLog, message: StoredMessage, at: datetime, triage: _Triage, now: datetime) -> MessageFact:
+def _fact(log: ConversationLog, message: StoredMessage, at: datetime, queue: str, triage: _Triage,
+          now: datetime) -> MessageFact:
     state = triage.at(message.id, now)
     return MessageFact(
         message_id=message.id,
@@ -283,21 +302,9 @@ def _fact(log: ConversationLog, message: StoredMessage, at: datetime, triage: _T
         lang=(state.lang if state and state.lang else UNKNOWN),
         label=state.label if state else None,
         compound=state.compound if state else None,
-        queue=(state.queue if state and state.queue else message.queue or DEFAULT_QUEUE),
+        queue=queue,
         public_complaint=message.public_complaint,
     )
-
-
-def _queue_now(cycles: Iterable[Cycle], facts: Sequence[MessageFact], triage: _Triage, now: datetime) -> str:
-    last = list(cycles)[-1:] or None
-    if last and last[0].resolved_at is None:
-        wait = last[0].waits[-1]
-        if wait.answered_at is None and wait.closed_at is None:
-            return wait.queue
-    locked = triage.locked_queue(now)
-    if locked is not None:
-        return locked
-    return facts[-1].queue if facts else DEFAULT_QUEUE
 
 
 def _str(value: object) -> str | None:

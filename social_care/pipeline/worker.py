@@ -172,7 +172,8 @@ class PipelineWorker:
                         kind="triaged",
                         at=now,
                         data={"lang": item.lang, "sentiment": item.sentiment, "label": item.sentiment_label,
-                              **{k: v for k, v in item.triage.items() if k in ("priority", "queue", "reasons")}},
+                              **{k: v for k, v in item.triage.items()
+                                 if k in ("priority", "queue", "reasons", "complaint", "public_complaint")}},
                     )
                 )
                 touched.add(message.conversation_id)

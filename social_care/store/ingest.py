@@ -177,7 +177,8 @@ class Ingestor:
                 contact_id=identity.contact_id,
                 kind="received",
                 at=now,
-                data={"source_id": record.source_id, "kind": str(record.kind), "sent_at": record.sent_at.isoformat()},
+                data={"source_id": record.source_id, "kind": str(record.kind), "sent_at": record.sent_at.isoformat(),
+                      "automated": record.author.is_bot},
             )
         )
         result.stored.append(message.id)

@@ -1,0 +1,100 @@
+"""Read the event log for a range from the store: a few indexed queries per page of conversations."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, type_coerce
+from sqlalchemy.types import NullType
+
+from social_care.metrics.records import CLOCK_KINDS, ConversationLog, Directory, LoggedEvent, StoredMessage
+from social_care.store.db import Database
+from social_care.store.models import Agent, Channel, Conversation, Event, Message
+
+# A message counts on the day its customer sent it, but it is found by when it reached us (the indexed
+# `events.at`); this is how late a poller may deliver a message and still be counted in its range.
+INGEST_LAG = timedelta(days=2)
+PAGE_SIZE = 1000
+
+
+async def load_directory(db: Database) -> Directory:
+    """Channel labels and platforms, agent names."""
+    async with db.read() as session:
+        channels = (await session.execute(select(Channel.id, Channel.platform, Channel.key))).all()
+        agents = (await session.execute(select(Agent.id, Agent.name))).all()
+    return Directory(
+        channels={cid: (f"{platform}:{key}", platform) for cid, platform, key in channels},
+        agents={aid: name for aid, name in agents},
+    )
+
+
+async def conversation_ids(db: Database, *, since: datetime, until: datetime) -> list[int]:
+    """Conversations with a customer message in [since, until) and every conversation open now."""
+    async with db.read() as session:
+        # A conversation is created in the same transaction as its first `received` event, so this finds
+        # new conversations too. `kind || ''` keeps SQLite (which has no statistics) on the `at` index.
+        in_range = (await session.scalars(
+            select(Event.conversation_id)
+            .where(Event.kind.concat("") == "received", Event.at >= since, Event.at < until + INGEST_LAG,
+                   Event.conversation_id.is_not(None))
+            .distinct()
+        )).all()
+        open_now = (await session.scalars(
+            select(Conversation.id).where(Conversation.status.in_(("open", "pending")))
+        )).all()
+    return sorted({*(cid for cid in in_range if cid is not None), *open_now})
+
+
+async def iter_logs(db: Database, ids: Sequence[int], *, page_size: int = PAGE_SIZE) -> AsyncIterator[list[ConversationLog]]:
+    """The logs of the given conversations, a page at a time (three queries per page)."""
+    for start in range(0, len(ids), page_size):
+        chunk = list(ids[start:start + page_size])
+        async with db.read() as session:
+            conn = await session.connection()
+            conversations = (await conn.execute(
+                select(Conversation.id, Conversation.channel_id).where(Conversation.id.in_(chunk))
+            )).all()
+            # The driver's raw values: on a year of events the column types' per-row processing costs more
+            # than the query itself.
+            events = (await conn.execute(
+                select(Event.conversation_id, Event.id, Event.kind, type_coerce(Event.at, NullType()),
+                       Event.message_id, Event.agent_id, type_coerce(Event.data, NullType()))
+                # `kind || ''`: with bound ids SQLite would otherwise pick the `kind` index and scan the log.
+                .where(Event.conversation_id.in_(chunk), Event.kind.concat("").in_(CLOCK_KINDS))
+                .order_by(Event.conversation_id, Event.id)
+            )).all()
+            messages = (await conn.execute(
+                select(Message.id, Message.conversation_id, Message.automated, Message.public,
+                       Message.triage["priority"].as_string(), Message.triage["queue"].as_string(),
+                       Message.triage["public_complaint"].as_boolean())
+                .where(Message.conversation_id.in_(chunk), Message.direction == "inbound")
+            )).all()
+        by_conversation: dict[int | None, list[LoggedEvent]] = defaultdict(list)
+        for owner, event_id, kind, at, message_id, agent_id, data in events:
+            by_conversation[owner].append(
+                LoggedEvent(event_id, kind, driver_instant(at), message_id, agent_id, driver_json(data)))
+        stored: dict[int, dict[int, StoredMessage]] = defaultdict(dict)
+        for message_id, conversation_id, automated, public, priority, queue, public_complaint in messages:
+            stored[conversation_id][message_id] = StoredMessage(message_id, bool(automated), bool(public), priority,
+                                                                queue, bool(public_complaint))
+        yield [
+            ConversationLog(cid, channel_id, tuple(by_conversation.get(cid, ())), stored.get(cid, {}))
+            for cid, channel_id in sorted(conversations)
+        ]
+
+
+def driver_instant(value: Any) -> datetime:
+    """An aware UTC instant from a raw `UTCDateTime` value (SQLite gives text, asyncpg a naive datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def driver_json(value: Any) -> Mapping[str, Any]:
+    """A dict from a raw JSON column value (text from both drivers)."""
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value if isinstance(value, Mapping) else {}
