@@ -1,8 +1,7 @@
 """Offline fitting of a `LinearModel` with scikit-learn (training extra only; never imported at run time)."""
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +13,12 @@ from sentiment.linear import Head, LinearModel
 
 @dataclass(frozen=True, slots=True)
 class HeadData:
-    """Training targets of one head: a label index per text, -1 where the text is not labelled for it."""
+    """Training targets of one head: a label index per text, -1 where the text is not labelled for it.
+
+    `labels` of length one make a regression head (`y` then holds floats, NaN where unlabelled).
+    `dense=False` trains the head on n-grams only; `stack` names earlier heads whose raw scores
+    become extra dense inputs of this head.
+    """
 
     name: str
     labels: tuple[str, ...]
@@ -22,6 +26,14 @@ class HeadData:
     c: float = 1.0
     balanced: bool = False
     weights: np.ndarray | None = None
+    dense: bool = True
+    stack: tuple[str, ...] = ()
+    class_weights: tuple[float, ...] | None = None
+
+    def mask(self) -> np.ndarray:
+        if len(self.labels) == 1:
+            return ~np.isnan(self.y)
+        return self.y >= 0
 
 
 @dataclass(slots=True)
@@ -36,16 +48,71 @@ class FitSpec:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _analyzer(spec: FeatureSpec, cache: dict[str, tuple[str, ...]] | None):
-    def analyze(text: str) -> tuple[str, ...]:
-        if cache is None:
-            return tuple(sorted(extract(normalize(text), spec)))
-        hit = cache.get(text)
+class FeatureCache:
+    """Features of texts under global ids, computed once; cross-validation refits reuse them."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+        self._rows: dict[tuple[FeatureSpec, str], np.ndarray] = {}
+
+    def row(self, text: str, spec: FeatureSpec) -> np.ndarray:
+        """Sorted global ids of the features of `text` (raw; normalized here)."""
+        key = (spec, text)
+        hit = self._rows.get(key)
         if hit is None:
-            hit = cache[text] = tuple(sorted(sys.intern(f) for f in extract(normalize(text), spec)))
+            ids = self.ids
+            found = []
+            for feature in extract(normalize(text), spec):
+                fid = ids.get(feature)
+                if fid is None:
+                    fid = ids[feature] = len(self.names)
+                    self.names.append(feature)
+                found.append(fid)
+            hit = self._rows[key] = np.array(sorted(found), dtype=np.int64)
         return hit
 
-    return analyze
+
+def tfidf(
+    texts: Sequence[str], spec: FeatureSpec, min_df: int, max_features: int | None, cache: FeatureCache | None = None
+) -> tuple[Any, list[str], np.ndarray]:
+    """Binary tf-idf rows (L2-normalized, smooth idf) of `texts`: (csr matrix, vocabulary in column order, idf).
+
+    The vocabulary is the features in at least `min_df` texts, the `max_features` most frequent
+    (ties by name), in name order; the same texts always give the same matrix.
+    """
+    import scipy.sparse as sp
+
+    cache = cache if cache is not None else FeatureCache()
+    rows = [cache.row(text, spec) for text in texts]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    df = np.bincount(indices, minlength=len(cache.names))
+    candidates = np.flatnonzero(df >= min_df)
+    names = cache.names
+    if max_features is not None and len(candidates) > max_features:
+        ranked = sorted(candidates.tolist(), key=lambda i: (-int(df[i]), names[i]))
+        candidates = np.array(ranked[:max_features], dtype=np.int64)
+    vocab = sorted((names[i] for i in candidates.tolist()))
+    column = np.full(len(names), -1, dtype=np.int64)
+    column[[cache.ids[f] for f in vocab]] = np.arange(len(vocab))
+    mapped = column[indices]
+    keep = mapped >= 0
+    row_of = np.repeat(np.arange(len(texts)), lengths)[keep]
+    idf = np.log((1.0 + len(texts)) / (1.0 + df[[cache.ids[f] for f in vocab]].astype(np.float64))) + 1.0
+    values = idf[mapped[keep]]
+    matrix = sp.csr_matrix((values, (row_of, mapped[keep])), shape=(len(texts), len(vocab)))
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    matrix = sp.diags(1.0 / norms) @ matrix
+    return matrix.tocsr(), vocab, idf
+
+
+def _balanced(y: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
+    """Sample weights times class weights that give every class the same total weight."""
+    totals = np.array([weights[y == c].sum() for c in range(n_classes)])
+    factors = np.where(totals > 0, weights.sum() / (n_classes * np.maximum(totals, 1e-12)), 0.0)
+    return weights * factors[y]
 
 
 def fit_linear(
@@ -54,69 +121,95 @@ def fit_linear(
     heads: Sequence[HeadData],
     weights: Sequence[float] | None = None,
     dense: np.ndarray | None = None,
-    cache: dict[str, tuple[str, ...]] | None = None,
+    cache: FeatureCache | None = None,
 ) -> LinearModel:
-    """Fit one vocabulary on all texts and one logistic regression per head; export as a LinearModel.
+    """Fit one vocabulary on all texts and one linear model per head; export as a LinearModel.
 
-    `cache` memoizes the features of each text, for cross-validation that refits on overlapping data.
+    Classification heads are logistic regressions (class weights balanced over the weighted
+    samples when asked); regression heads are ridge regressions with alpha = 1 / c. `cache`
+    memoizes the features of each text, for cross-validation that refits on overlapping data.
     """
     import scipy.sparse as sp
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
 
-    vectorizer = TfidfVectorizer(
-        analyzer=_analyzer(fit.spec, cache),
-        binary=True,
-        min_df=fit.min_df,
-        max_features=fit.max_features,
-        dtype=np.float64,
-    )
-    sparse = vectorizer.fit_transform(texts)
-    vocabulary: Mapping[str, int] = vectorizer.vocabulary_
-    idf = vectorizer.idf_
+    sparse, vocab_order, idf = tfidf(texts, fit.spec, fit.min_df, fit.max_features, cache)
+    n_sparse = sparse.shape[1]
     n_dense = len(fit.dense_names)
     if n_dense:
         assert dense is not None and dense.shape == (len(texts), n_dense)
-        design = sp.hstack([sparse, sp.csr_matrix(dense)]).tocsr()
+        dense_part = np.asarray(dense, dtype=np.float64)
     else:
-        design = sparse.tocsr()
+        dense_part = np.zeros((len(texts), 0))
     sample_weight = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=np.float64)
 
-    columns: list[np.ndarray] = []
-    biases: list[float] = []
+    stack_index: dict[str, list[int]] = {}
+    stack_columns: list[int] = []
+    n_outputs = 0
+    for head in heads:
+        for name in head.stack:
+            if name not in stack_index:
+                raise ValueError(f"head {head.name}: stacked head {name} must come earlier")
+            stack_columns.extend(c for c in stack_index[name] if c not in stack_columns)
+        width = 1 if len(head.labels) <= 2 else len(head.labels)
+        stack_index[head.name] = list(range(n_outputs, n_outputs + width))
+        n_outputs += width
+    sparse_w = np.zeros((n_sparse, n_outputs))
+    dense_w = np.zeros((n_dense + len(stack_columns), n_outputs))
+    biases = np.zeros(n_outputs)
+    raw_base = np.zeros((len(texts), n_outputs))  # sparse part + bias of every column, for stacking
     out_heads: list[Head] = []
     start = 0
     for head in heads:
-        mask = head.y >= 0
-        model = LogisticRegression(
-            C=head.c,
-            max_iter=5000,
-            class_weight="balanced" if head.balanced else None,
-        )
+        mask = head.mask()
+        blocks = [sparse]
+        if head.dense and n_dense:
+            blocks.append(sp.csr_matrix(dense_part))
+        stacked = [stack_columns.index(c) for name in head.stack for c in stack_index[name]]
+        if stacked:
+            blocks.append(sp.csr_matrix(raw_base[:, [stack_columns[i] for i in stacked]]))
+        design = sp.hstack(blocks).tocsr() if len(blocks) > 1 else sparse
         head_weight = sample_weight if head.weights is None else sample_weight * head.weights
-        model.fit(design[mask], head.y[mask], sample_weight=head_weight[mask])
-        if list(model.classes_) != list(range(len(head.labels))):
-            raise ValueError(f"head {head.name}: every label needs training examples")
-        coef = model.coef_
-        columns.extend(coef)
-        biases.extend(float(b) for b in model.intercept_)
+        if len(head.labels) == 1:
+            model = Ridge(alpha=1.0 / head.c, solver="auto")
+            model.fit(design[mask], head.y[mask], sample_weight=head_weight[mask])
+            coef = np.atleast_2d(model.coef_)
+            intercept = np.atleast_1d(model.intercept_)
+        else:
+            y = head.y.astype(int)
+            w = head_weight[mask]
+            if head.balanced:
+                w = _balanced(y[mask], w, len(head.labels))
+            if head.class_weights is not None:
+                w = w * np.asarray(head.class_weights, dtype=np.float64)[y[mask]]
+            model = LogisticRegression(C=head.c, max_iter=5000)
+            model.fit(design[mask], y[mask], sample_weight=w)
+            if list(model.classes_) != list(range(len(head.labels))):
+                raise ValueError(f"head {head.name}: every label needs training examples")
+            coef, intercept = model.coef_, model.intercept_
         stop = start + coef.shape[0]
+        sparse_w[:, start:stop] = coef[:, :n_sparse].T
+        at = n_sparse
+        if head.dense and n_dense:
+            dense_w[:n_dense, start:stop] = coef[:, at : at + n_dense].T
+            at += n_dense
+        for i in stacked:
+            dense_w[n_dense + i, start:stop] = coef[:, at]
+            at += 1
+        biases[start:stop] = intercept
+        raw_base[:, start:stop] = sparse @ coef[:, :n_sparse].T + intercept
         out_heads.append(Head(head.name, head.labels, start, stop))
         start = stop
 
-    weight_matrix = np.vstack(columns).T  # (features + dense, outputs)
-    n_sparse = sparse.shape[1]
-    sparse_weights = weight_matrix[:n_sparse]
-    matrix = np.hstack([(idf**2)[:, None], idf[:, None] * sparse_weights]).astype(np.float32)
-    order = sorted(vocabulary, key=vocabulary.__getitem__)
+    matrix = np.hstack([(idf**2)[:, None], idf[:, None] * sparse_w]).astype(np.float32)
     return LinearModel(
         name=fit.name,
         spec=fit.spec,
         heads=tuple(out_heads),
-        vocab={feature: i for i, feature in enumerate(order)},
+        vocab={feature: i for i, feature in enumerate(vocab_order)},
         matrix=matrix,
-        bias=np.array(biases, dtype=np.float32),
+        bias=biases.astype(np.float32),
         dense_names=fit.dense_names,
-        dense_weights=weight_matrix[n_sparse:].astype(np.float32).reshape(n_dense, weight_matrix.shape[1]),
+        dense_weights=dense_w.astype(np.float32),
         meta=dict(fit.meta),
+        stack=tuple(stack_columns),
     )

@@ -6,7 +6,7 @@ put the customer's usual verdicts back.
 """
 from __future__ import annotations
 
-import re
+from sentiment.phrases import PhraseSet, phrase_list, text_keys
 
 _NEGATIVE = (
     r"pessim\w+", r"vergogn\w+", r"schif\w+", r"truff\w+", r"inaccettabile", r"scandalos\w+",
@@ -20,11 +20,11 @@ _POSITIVE = (
     r"fantastic\w+", r"eccellent\w+", r"velocissim\w+", r"consiglio", r"soddisfatt\w+", r"top",
     r"meraviglios\w+", r"stupend\w+", r"adoro", r"risolto",
 )
-NEGATIVE_RE = re.compile(r"(?<!\w)(?:" + "|".join(_NEGATIVE) + r")(?!\w)", re.IGNORECASE)
-POSITIVE_RE = re.compile(r"(?<!\w)(?:" + "|".join(_POSITIVE) + r")(?!\w)", re.IGNORECASE)
+CUES = PhraseSet((phrase_list("negative", _NEGATIVE), phrase_list("positive", _POSITIVE)))
 WEIGHT = 1.5
 
 
-def cue_counts(text: str) -> tuple[int, int]:
-    """(negative, positive) care phrases found in the text."""
-    return len(NEGATIVE_RE.findall(text)), len(POSITIVE_RE.findall(text))
+def cue_counts(text: str, keys: frozenset[str] | None = None) -> tuple[int, int]:
+    """(negative, positive) care phrases found in the text; `keys` are its `text_keys` if known."""
+    negative, positive = CUES.counts(text, text_keys(text) if keys is None else keys)
+    return negative, positive

@@ -1,4 +1,15 @@
-"""Linear models over binary tf-idf n-grams, stored as small gzip JSON files and scored with numpy."""
+"""Linear models over binary tf-idf n-grams, stored as small gzip JSON files and scored with numpy.
+
+One text is scored in one pass: its features are looked up once (`FeatureIndex`: words through
+dicts, character n-grams hashed with numpy), the matching rows of the weight matrix are summed
+once, and every head's logits follow. A
+`ModelSet` does the same for several models at once (the triage model and a sentiment model share
+their features), so a message's n-grams are extracted and looked up a single time.
+
+Heads can be *stacked*: a model lists base head columns whose raw scores (sparse part plus bias)
+are appended to the dense inputs of its later heads, e.g. the English sentiment head reads the
+score of a head trained on the human ratings of VADER's tweets.
+"""
 from __future__ import annotations
 
 import base64
@@ -12,15 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from sentiment.features import FeatureSpec, bigrams, chunk_features
+from sentiment.features import FeatureIndex, FeatureSpec
 
-FORMAT = 1
-_CACHE_LIMIT = 100_000
+FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """One prediction target inside a model: its labels and its logit columns."""
+    """One prediction target inside a model: its labels and its logit columns.
+
+    One label means a regression head (its column is the predicted value); two labels a binary
+    head with one logit column; more a softmax over one column per label.
+    """
 
     name: str
     labels: tuple[str, ...]
@@ -29,12 +43,20 @@ class Head:
 
     @property
     def binary(self) -> bool:
-        return self.stop - self.start == 1
+        return self.stop - self.start == 1 and len(self.labels) == 2
+
+    @property
+    def regression(self) -> bool:
+        return len(self.labels) == 1
 
 
 @dataclass(slots=True)
 class LinearModel:
-    """Heads sharing one vocabulary; row r of `matrix` is [idf², idf·w_1 .. idf·w_K] for feature r."""
+    """Heads sharing one vocabulary; row r of `matrix` is [idf², idf·w_1 .. idf·w_K] for feature r.
+
+    The dense inputs of the heads are `dense_names` (given by the caller) followed by the raw
+    scores of the `stack` columns; `dense_weights` has one row per dense input.
+    """
 
     name: str
     spec: FeatureSpec
@@ -45,7 +67,12 @@ class LinearModel:
     dense_names: tuple[str, ...] = ()
     dense_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     meta: dict[str, Any] = field(default_factory=dict)
-    _chunk_cache: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict, repr=False)
+    stack: tuple[int, ...] = ()
+    _index: FeatureIndex | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def outputs(self) -> int:
+        return int(self.matrix.shape[1]) - 1
 
     def head(self, name: str) -> Head:
         """The head called `name`."""
@@ -55,49 +82,44 @@ class LinearModel:
         raise KeyError(name)
 
     def rows(self, normalized: str) -> np.ndarray:
-        """Vocabulary rows of the features present in a normalized text, each once."""
-        vocab = self.vocab
-        cache = self._chunk_cache
-        parts: list[np.ndarray] = []
-        tokens: list[str] = []
-        for chunk in normalized.split():
-            hit = cache.get(chunk)
-            if hit is None:
-                words, feats = chunk_features(chunk, self.spec)
-                found = [vocab[f] for f in feats if f in vocab]
-                hit = (words, np.array(found, dtype=np.int32))
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[chunk] = hit
-            tokens.extend(hit[0])
-            parts.append(hit[1])
-        if self.spec.word_max >= 2 and len(tokens) > 1:
-            found = [vocab[f] for f in bigrams(tokens) if f in vocab]
-            if found:
-                parts.append(np.array(found, dtype=np.int32))
-        if not parts:
-            return np.zeros(0, dtype=np.int32)
-        return np.unique(np.concatenate(parts))
+        """Vocabulary rows of the features present in a normalized text, each once, sorted."""
+        if self._index is None:
+            self._index = FeatureIndex(self.vocab, self.spec)
+        return self._index.rows(normalized)
 
     def logits(self, normalized: str, dense: Sequence[float] = ()) -> np.ndarray:
         """Raw scores of every head's columns for one normalized text."""
-        rows = self.rows(normalized)
+        summed = self.matrix[self.rows(normalized)].sum(axis=0, dtype=np.float64)
+        return self.finish(summed, dense)
+
+    def finish(self, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
+        """Logits from the summed matrix rows [Σidf², Σidf·w...] of a text and its dense inputs."""
         out = self.bias.astype(np.float64)
-        if rows.size:
-            summed = self.matrix[rows].sum(axis=0, dtype=np.float64)
-            if summed[0] > 0:
-                out = out + summed[1:] / math.sqrt(summed[0])
-        if self.dense_names:
-            out = out + np.asarray(dense, dtype=np.float64) @ self.dense_weights
+        if summed[0] > 0:
+            out = out + summed[1:] / math.sqrt(summed[0])
+        n_dense = self.dense_weights.shape[0]
+        if n_dense:
+            inputs = list(dense)
+            if self.stack:
+                inputs.extend(out[list(self.stack)].tolist())
+            if len(inputs) != n_dense:
+                raise ValueError(f"model {self.name}: {n_dense} dense inputs expected, got {len(inputs)}")
+            out = out + np.asarray(inputs, dtype=np.float64) @ self.dense_weights
         return out
 
     def predict(self, normalized: str, dense: Sequence[float] = ()) -> dict[str, np.ndarray]:
-        """Per head: the probability of each label (binary heads: [p(0), p(1)])."""
+        """Per head: the probability of each label (binary heads: [p(0), p(1)]; regression: [value])."""
         raw = self.logits(normalized, dense)
         return {head.name: head_probabilities(raw, head) for head in self.heads}
 
     def save(self, path: Path) -> None:
         """Write the model as gzip JSON; the same model always gives the same bytes."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+            gz.write(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The JSON form (before gzip)."""
         data = {
             "format": FORMAT,
             "name": self.name,
@@ -108,16 +130,14 @@ class LinearModel:
             ],
             "bias": [round(float(b), 6) for b in self.bias],
             "dense_names": list(self.dense_names),
+            "stack": list(self.stack),
             "dense_weights": [[round(float(v), 6) for v in row] for row in self.dense_weights],
             "vocab": sorted(self.vocab, key=self.vocab.__getitem__),
             "matrix_shape": list(self.matrix.shape),
             "matrix_f16": base64.b64encode(self.matrix.astype("<f2").tobytes()).decode("ascii"),
             "meta": self.meta,
         }
-        payload = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
-            gz.write(payload.encode("utf-8"))
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def load(cls, path: Path) -> LinearModel:
@@ -134,8 +154,9 @@ class LinearModel:
         shape = tuple(data["matrix_shape"])
         matrix = np.frombuffer(base64.b64decode(data["matrix_f16"]), dtype="<f2").reshape(shape)
         dense_names = tuple(data["dense_names"])
+        stack = tuple(int(i) for i in data.get("stack", ()))
         n_out = shape[1] - 1
-        weights = np.array(data["dense_weights"], dtype=np.float32).reshape(len(dense_names), n_out)
+        weights = np.array(data["dense_weights"], dtype=np.float32).reshape(len(dense_names) + len(stack), n_out)
         return cls(
             name=data["name"],
             spec=FeatureSpec.from_json(data["spec"]),
@@ -148,12 +169,65 @@ class LinearModel:
             dense_names=dense_names,
             dense_weights=weights,
             meta=dict(data.get("meta", {})),
+            stack=stack,
         )
+
+
+class ModelSet:
+    """Several models with the same feature spec scored from one look-up of a text's features.
+
+    The models' vocabularies are merged into one; the merged matrix holds each model's columns side
+    by side (zero where a feature is not in a model), so one row gather and one sum serve them all.
+    """
+
+    def __init__(self, models: Sequence[LinearModel]) -> None:
+        if not models:
+            raise ValueError("a ModelSet needs at least one model")
+        spec = models[0].spec
+        if any(m.spec != spec for m in models):
+            raise ValueError("models in a ModelSet must share their feature spec")
+        self.spec = spec
+        self.models = {m.name: m for m in models}
+        vocab: dict[str, int] = {}
+        for model in models:
+            for feature in model.vocab:
+                if feature not in vocab:
+                    vocab[feature] = len(vocab)
+        self.vocab = vocab
+        widths = [m.matrix.shape[1] for m in models]
+        matrix = np.zeros((len(vocab), sum(widths)), dtype=np.float32)
+        self.blocks: dict[str, tuple[int, int]] = {}
+        start = 0
+        for model, width in zip(models, widths):
+            order = sorted(model.vocab, key=model.vocab.__getitem__)
+            index = np.fromiter((vocab[f] for f in order), dtype=np.intp, count=len(order))
+            matrix[index, start : start + width] = model.matrix
+            self.blocks[model.name] = (start, start + width)
+            start += width
+        self.matrix = matrix
+        self.index = FeatureIndex(vocab, spec)
+
+    def summed(self, normalized: str) -> np.ndarray:
+        """The sum of the merged matrix rows of the text's features (all models' columns)."""
+        return self.matrix[self.index.rows(normalized)].sum(axis=0, dtype=np.float64)
+
+    def logits(self, name: str, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
+        """Model `name`'s logits from `summed` (see `summed`)."""
+        start, stop = self.blocks[name]
+        return self.models[name].finish(summed[start:stop], dense)
+
+    def predict(self, name: str, summed: np.ndarray, dense: Sequence[float] = ()) -> dict[str, np.ndarray]:
+        """Model `name`'s per-head probabilities from `summed`."""
+        model = self.models[name]
+        raw = self.logits(name, summed, dense)
+        return {head.name: head_probabilities(raw, head) for head in model.heads}
 
 
 def head_probabilities(raw: np.ndarray, head: Head) -> np.ndarray:
     """Turn a head's logits into label probabilities (sigmoid for binary heads, softmax otherwise)."""
     part = raw[head.start : head.stop]
+    if head.regression:
+        return np.array([float(part[0])])
     if head.binary:
         p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, float(part[0])))))
         return np.array([1.0 - p, p])

@@ -7,25 +7,20 @@ each cue carries the short reason an agent sees.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from sentiment.phrases import PhraseList, PhraseSet, phrase_list, text_keys
+
+__all__ = ["ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN", "URGENT_CUES", "matches", "shouting", "text_keys"]
 
 
-@dataclass(frozen=True, slots=True)
-class Cue:
-    """A pattern and the reason shown when it matches."""
-
-    reason: str
-    pattern: re.Pattern[str]
+def _cue(reason: str, *phrases: str) -> PhraseList:
+    return phrase_list(reason, phrases)
 
 
-def _cue(reason: str, *phrases: str) -> Cue:
-    return Cue(reason, re.compile(r"(?<!\w)(?:" + "|".join(phrases) + r")(?!\w)", re.IGNORECASE))
-
-
-ANGRY_CUES: tuple[Cue, ...] = (
+ANGRY_CUES = PhraseSet((
     _cue(
         "insults or swearing",
-        r"f+u+c+k\w*", r"wtf", r"shit\w*", r"bullshit", r"crap+y?", r"damn", r"idiots?", r"morons?",
+        r"fuck\w*", r"fuu+c+k\w*", r"fucc+k\w*", r"wtf", r"shit\w*", r"bullshit", r"crap+y?", r"damn", r"idiots?", r"morons?",
         r"stupid", r"pathetic", r"useless", r"incompetent", r"joke of a", r"bastards?", r"assholes?",
         r"cazz\w*", r"vaffanculo", r"merda", r"schifo\w*", r"vergogn\w+", r"ladri", r"incompetenti",
         r"idioti", r"pagliacci", r"truffa(?:tori)?", r"porca (?:miseria|puttana)",
@@ -48,9 +43,9 @@ ANGRY_CUES: tuple[Cue, ...] = (
         r"awful", r"ridiculous", r"unacceptable", r"rip-?off", r"fraud", r"shame on you",
         r"peggior\w*", r"pessim\w+", r"inaccettabile", r"ridicol\w+", r"vergognoso", r"schifoso",
     ),
-)
+))
 
-URGENT_CUES: tuple[Cue, ...] = (
+URGENT_CUES = PhraseSet((
     _cue(
         "money taken wrongly",
         r"charged (?:me )?(?:twice|double|two times|three times|again|wrong(?:ly)?)", r"double[- ]charged?",
@@ -63,7 +58,7 @@ URGENT_CUES: tuple[Cue, ...] = (
         "travel happening now",
         r"stranded", r"stuck (?:at|in) (?:the )?(?:airport|gate|terminal|tarmac)", r"on the tarmac",
         r"missed (?:my )?(?:connection|connecting flight|flight)", r"flight (?:is )?(?:today|tonight|in \d+)",
-        r"(?:boarding|departs?|leaving) (?:in|at) \d+", r"at the (?:gate|airport) (?:now|right now)",
+        r"boarding (?:in|at) \d+", r"departs? (?:in|at) \d+", r"leaving (?:in|at) \d+", r"at the (?:gate|airport) (?:now|right now)",
         r"no (?:hotel|place to sleep)", r"bloccat\w+ in aeroporto", r"volo (?:di )?(?:oggi|stasera)",
         r"perso (?:la )?coincidenza",
     ),
@@ -84,11 +79,11 @@ URGENT_CUES: tuple[Cue, ...] = (
         r"can'?t (?:log ?in|access my account|sign in)", r"account (?:bloccato|sospeso|hackerato)",
         r"non riesco (?:ad|a) accedere",
     ),
-)
+))
 
-MONEY_TAKEN: tuple[Cue, ...] = URGENT_CUES[:1]
+MONEY_TAKEN = PhraseSet(URGENT_CUES.lists[:1])
 
-COMPLAINT_CUES_IT: tuple[Cue, ...] = (
+COMPLAINT_CUES_IT = PhraseSet((
     _cue(
         "complaint",
         r"non funziona\w*", r"non (?:è|e') (?:arrivat\w+|funzionante)", r"ancora (?:niente|nulla|non)",
@@ -97,12 +92,12 @@ COMPLAINT_CUES_IT: tuple[Cue, ...] = (
         r"vergogn\w+", r"schifo\w*", r"delus\w+", r"inaccettabile", r"assistenza inesistente",
         r"aspetto da", r"sto aspettando",
     ),
-)
+))
 
 
-def matches(cues: tuple[Cue, ...], text: str) -> tuple[str, ...]:
-    """Reasons of the cues found in `text`, in cue order."""
-    return tuple(cue.reason for cue in cues if cue.pattern.search(text))
+def matches(cues: PhraseSet, text: str, keys: frozenset[str] | None = None) -> tuple[str, ...]:
+    """Reasons of the cues found in `text`, in cue order; `keys` are the text's `text_keys` if known."""
+    return cues.matches(text, keys)
 
 
 _CAPS_WORD_RE = re.compile(r"(?<![@#\w])[A-Z]{3,}(?!\w)")
@@ -118,7 +113,7 @@ def shouting(text: str) -> bool:
         return False
     return caps >= 0.6 * len(_WORD_RE.findall(text))
 
-MARKETING_CUES: tuple[Cue, ...] = (
+MARKETING_CUES = PhraseSet((
     _cue(
         "partnership or press request",
         r"partner(?:ship)?s?", r"partner with", r"collab(?:oration|orate)?", r"sponsor(?:ship|ed|ing)?",
@@ -127,4 +122,4 @@ MARKETING_CUES: tuple[Cue, ...] = (
         r"contest", r"collaborazion\w+", r"collaborare", r"sponsorizza\w+", r"giornalist\w+",
         r"ufficio stampa", r"concorso", r"omaggio",
     ),
-)
+))

@@ -112,6 +112,26 @@ def vader_ground_truth(root: Path) -> list[tuple[float, str]]:
     return rows
 
 
+def vader_amazon(root: Path) -> list[tuple[float, str]]:
+    """(mean human rating -4..4, text) rows of VADER's Amazon review snippets ground truth."""
+    rows = []
+    path = root / "sentiment" / "vader_amazonReviewSnippets_GroundTruth.txt"
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) >= 3:
+                rows.append((float(parts[1]), parts[2]))
+    return rows
+
+
+EMOTIONS = ("anger", "joy", "optimism", "sadness")
+
+
+def tweeteval_emotion(root: Path, split: str = "train") -> list[tuple[int, str]]:
+    """(0 anger / 1 joy / 2 optimism / 3 sadness, text) rows of a TweetEval emotion split."""
+    return _tsv(root / "emotion" / f"tweeteval_emotion_{split}.tsv")
+
+
 def xlmt_italian(root: Path, split: str) -> list[tuple[int, str]]:
     """(0/1/2, text) rows of the XLM-T Italian split `train` or `val`."""
     return _tsv(root / "italian" / f"xlmt_italian_{split}.tsv")
@@ -147,7 +167,7 @@ def corrections(path: Path) -> list[Labelled]:
                 row = json.loads(line)
                 text = row["text"]
                 if not isinstance(text, str):
-                    raise ValueError("text must be a string")
+                    raise TypeError("text must be a string")
                 queue = row.get("queue")
                 if queue is not None and queue not in ("support", "marketing", "other"):
                     raise ValueError(f"unknown queue {queue!r}")

@@ -1,10 +1,13 @@
 """`social-care triage eval`: the issue's quality figures on the dev data, cross-validated where trained on it.
 
 - complaint macro-F1: 10-fold CV on complaints_dev.csv; each fold's model is trained on every source
-  except the texts of its test fold.
-- English sentiment macro-recall: 10-fold CV on the TweetEval validation split (the English model's
-  only labelled training data); Pearson r of the shipped analyzer's compound against VADER's tweet
-  ground truth (never trained on).
+  except the texts of its test fold, with the complaint head's C chosen by an inner 3-fold CV on the
+  fold's training complaints only (nested CV; the test fold never picks a hyperparameter).
+- English sentiment macro-recall: 10-fold CV on the TweetEval validation split (the sentiment head's
+  only labelled data; its stacked heads learn from VADER's tweet ratings and TweetEval emotion tweets).
+- English Pearson r of the analyzer's compound against the human means of VADER's tweet ground truth:
+  10-fold CV over those tweets, since the model's `ratings` head is trained on them; each fold's
+  model learns without its test tweets.
 - Italian macro-F1: the shipped model on the XLM-T Italian validation split (kept out of training).
 - queue accuracy and angry / urgent F1: 10-fold CV on care_dev.jsonl through the full decision
   (model, cues and fallbacks), each fold's model trained without its test texts.
@@ -18,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment.analyzer import analyze
+from sentiment.analyzer import Scorer, analyze, clean
 from sentiment.features import normalize
+from sentiment.fit import FeatureCache
 from sentiment.vader import vader_scores
 from triage import datasets, train
 from triage.datasets import dedup_key
@@ -72,38 +76,57 @@ def macro_recall(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[
     return float(np.mean([np.mean(p[t == label] == label) for label in labels]))
 
 
-def complaint_figure(root: Path, k: int, cache: dict) -> Figure:
+def complaint_figure(root: Path, k: int, cache: FeatureCache) -> Figure:
     rows = datasets.complaints(root)
     y = [c for _, c, _ in rows]
     pred = np.zeros(len(rows), dtype=int)
+    chosen: list[float] = []
     for test in folds(len(rows), y, k):
         exclude = {dedup_key(rows[i][0]) for i in test}
-        model = train.fit_triage(train.triage_examples(root, exclude=exclude), heads=("complaint",), cache=cache)
+        examples = train.triage_examples(root, exclude=exclude)
+        test_set = set(test.tolist())
+        inner = [(text, label) for i, (text, label, _) in enumerate(rows) if i not in test_set]
+        c = train.choose_complaint_c(examples, inner, cache=cache)
+        chosen.append(c)
+        model = train.fit_triage(examples, heads=("complaint",), cache=cache, c={"complaint": c})
         for i in test:
             pred[i] = int(model.predict(normalize(rows[i][0]))["complaint"][1] >= COMPLAINT_THRESHOLD)
     value = macro_f1(y, pred, (0, 1))
-    return Figure("complaint macro-F1", value, 0.85, f"complaints_dev.csv, {k}-fold CV, n={len(rows)}")
+    picks = ", ".join(f"{c:g}" for c in chosen)
+    return Figure("complaint macro-F1", value, 0.85, f"complaints_dev.csv, {k}-fold nested CV, n={len(rows)}; C per fold: {picks}")
 
 
-def english_figures(root: Path, k: int, cache: dict) -> list[Figure]:
+def english_figures(root: Path, k: int, cache: FeatureCache) -> list[Figure]:
     rows = train.en_rows(root)
     y = [label for label, _ in rows]
     pred = np.zeros(len(rows), dtype=int)
     for test in folds(len(rows), y, k):
         test_set = set(test.tolist())
-        model = train.fit_english([r for i, r in enumerate(rows) if i not in test_set], cache=cache)
+        extras = train.en_extras(root, exclude={dedup_key(rows[i][1]) for i in test})
+        model = train.fit_english([r for i, r in enumerate(rows) if i not in test_set], extras, cache=cache)
         for i in test:
             text = rows[i][1]
             pred[i] = int(model.predict(normalize(text), vader_scores(text).dense())["sentiment"].argmax())
     recall = macro_recall(y, pred, (0, 1, 2))
+
     truth = datasets.vader_ground_truth(root)
-    ours = [analyze(text, "en").compound for _, text in truth]
     means = [mean for mean, _ in truth]
+    ours = np.zeros(len(truth))
+    strata = np.digitize(means, (-1.0, 0.0, 1.0))  # folds balanced over the rating range
+    for test in folds(len(truth), strata.tolist(), k):
+        exclude = {dedup_key(truth[i][1]) for i in test}
+        model = train.fit_english(rows, train.en_extras(root, exclude=exclude), cache=cache)
+        scorer = Scorer(en=model)
+        for i in test:
+            ours[i] = scorer.sentiment(truth[i][1], "en", scorer.summed(clean(truth[i][1], None)), vader_scores(truth[i][1])).compound
     r = float(np.corrcoef(means, ours)[0, 1])
     plain = float(np.corrcoef(means, [vader_scores(text).compound for _, text in truth])[0, 1])
     return [
         Figure("English sentiment macro-recall", recall, 0.70, f"tweeteval_sentiment_val.tsv, {k}-fold CV, n={len(rows)}"),
-        Figure("English compound Pearson r", r, 0.88, f"vader_tweets_GroundTruth.txt, n={len(truth)}; plain VADER {plain:.3f}"),
+        Figure(
+            "English compound Pearson r", r, 0.88,
+            f"vader_tweets_GroundTruth.txt, {k}-fold CV, n={len(truth)}; plain VADER {plain:.3f}",
+        ),
     ]
 
 
@@ -115,7 +138,7 @@ def italian_figure(root: Path) -> Figure:
     return Figure("Italian sentiment macro-F1", value, 0.65, f"xlmt_italian_val.tsv (held out), n={len(rows)}")
 
 
-def care_figures(root: Path, k: int, cache: dict) -> list[Figure]:
+def care_figures(root: Path, k: int, cache: FeatureCache) -> list[Figure]:
     rows = datasets.care_dev(root)
     y = [QUEUES.index(r.queue or "other") for r in rows]
     queue_pred = np.zeros(len(rows), dtype=int)
@@ -147,7 +170,7 @@ def _f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
 
 def evaluate(root: Path, k: int = 10, emit: Callable[[str], None] = print) -> list[Figure]:
     """Measure and print every figure; returns them."""
-    cache: dict[str, tuple[str, ...]] = {}
+    cache = FeatureCache()
     figures: list[Figure] = []
     steps: list[Callable[[], list[Figure]]] = [
         lambda: [complaint_figure(root, k, cache)],

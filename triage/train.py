@@ -7,7 +7,7 @@ same bytes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from sentiment.analyzer import MODELS_DIR as SENTIMENT_MODELS_DIR
 from sentiment.features import FeatureSpec
-from sentiment.fit import FitSpec, HeadData, fit_linear
+from sentiment.fit import FeatureCache, FitSpec, HeadData, fit_linear
 from sentiment.linear import LinearModel
 from sentiment.vader import DENSE_NAMES, vader_scores
 from triage import datasets
@@ -42,7 +42,16 @@ HEAD_SOURCE_WEIGHTS: dict[str, dict[str, float]] = {
     "urgent": {},
 }
 """Per head, multipliers of SOURCE_WEIGHTS (a missing source keeps its weight)."""
-TRIAGE_C = {"complaint": 4.0, "queue": 8.0, "angry": 1.0, "urgent": 1.0}
+TRIAGE_C = {"complaint": 8.0, "queue": 8.0, "angry": 1.0, "urgent": 1.0}
+"""Inverse regularization per head; the complaint head's is chosen by cross-validation (COMPLAINT_C_GRID)."""
+BALANCED = {"complaint": True, "queue": False, "angry": True, "urgent": True}
+"""Heads whose classes are weighted to equal total weight (so a 0.5 threshold balances the errors)."""
+COMPLAINT_C_GRID = (4.0, 8.0, 16.0)
+INBOX_SOURCES = frozenset({"care_dev", "correction"})
+BITEXT_MARKETING = frozenset({"newsletter_subscription", "review", "place_order", "delivery_options", "check_payment_methods"})
+"""Bitext intents that ask for no fix: feedback, the newsletter, and questions before buying (a sales
+lead, per the labelling guideline); every other intent is about something the customer already has."""
+COMPLAINT_INNER_FOLDS = 3
 TRIAGE_SPEC = FeatureSpec(word_max=2, char_min=1, char_max=4)
 MAX_FEATURES = 60_000
 LICENSES = {
@@ -51,6 +60,8 @@ LICENSES = {
     "sentiment/airline_tweets.csv": "CC BY-NC-SA 4.0",
     "spam/sms_spam.tsv": "CC BY 4.0",
     "sentiment/tweeteval_sentiment_val.tsv": "research; Twitter terms",
+    "sentiment/vader_tweets_GroundTruth.txt": "MIT (vaderSentiment)",
+    "emotion/tweeteval_emotion_train.tsv": "research; Twitter terms",
     "intents/bitext_8k_customer_service.csv": "CDLA-Sharing-1.0",
     "italian/xlmt_italian_train.tsv": "Apache-2.0 repository; SENTIPOLC terms apply (CC BY-NC-SA 3.0 IT)",
     "italian/sentipolc2016_train.csv": "CC BY-NC-SA 3.0 IT",
@@ -83,7 +94,7 @@ def triage_examples(
         if not text.startswith("@user"):
             ordered.append((Labelled(text, "tweeteval", "other", 0), SOURCE_WEIGHTS["tweeteval"]))
     for text, intent in datasets.bitext(root):
-        queue = "marketing" if intent in ("newsletter_subscription", "review") else "support"
+        queue = "marketing" if intent in BITEXT_MARKETING else "support"
         ordered.append((Labelled(text, "bitext", queue), SOURCE_WEIGHTS["bitext"]))
     for text, complaint, domain in datasets.complaints(root):
         if domain.startswith("random"):
@@ -123,22 +134,81 @@ def _binary(examples: Sequence[Example], name: str) -> np.ndarray:
 def fit_triage(
     examples: Sequence[Example],
     heads: Sequence[str] = ("complaint", "queue", "angry", "urgent"),
-    cache: dict[str, tuple[str, ...]] | None = None,
+    cache: FeatureCache | None = None,
+    c: Mapping[str, float] | None = None,
 ) -> LinearModel:
-    """Fit the triage model's heads on merged examples."""
+    """Fit the triage model's heads on merged examples; `c` overrides TRIAGE_C per head."""
+    costs = {**TRIAGE_C, **(c or {})}
     head_data = []
     for name in heads:
         multipliers = HEAD_SOURCE_WEIGHTS.get(name, {})
         head_weights = np.array([multipliers.get(e.item.source, 1.0) for e in examples])
         if name == "queue":
             y = np.array([-1 if e.item.queue is None else QUEUES.index(e.item.queue) for e in examples])
-            head_data.append(HeadData("queue", QUEUES, y, c=TRIAGE_C["queue"], weights=head_weights))
+            weights = np.array([e.weight for e in examples]) * head_weights
+            head_data.append(
+                HeadData(
+                    "queue", QUEUES, y, c=costs["queue"], weights=head_weights, balanced=BALANCED["queue"],
+                    class_weights=queue_prior_weights(examples, y, weights),
+                )
+            )
         else:
             head_data.append(
-                HeadData(name, ("0", "1"), _binary(examples, name), c=TRIAGE_C[name], balanced=name != "complaint", weights=head_weights)
+                HeadData(name, ("0", "1"), _binary(examples, name), c=costs[name], balanced=BALANCED[name], weights=head_weights)
             )
     fit = FitSpec("triage", TRIAGE_SPEC, min_df=2, max_features=MAX_FEATURES)
     return fit_linear(fit, [e.item.text for e in examples], head_data, weights=[e.weight for e in examples], cache=cache)
+
+
+def queue_prior_weights(examples: Sequence[Example], y: np.ndarray, weights: np.ndarray) -> tuple[float, ...] | None:
+    """Class weights that give the queue head the queue mix of the hand-labelled inbound messages.
+
+    Most queue labels come from other corpora (airline tweets, Bitext, spam, random tweets) whose
+    mix of support / marketing / other differs from a brand's inbox; weighting each class by
+    (share among care_dev and corrections) / (weighted share among all training texts) corrects the
+    prior (label shift) while every corpus still teaches the wording. None without labelled inbox data.
+    """
+    inbox = np.array([e.item.source in INBOX_SOURCES for e in examples]) & (y >= 0)
+    if inbox.sum() < 30:
+        return None
+    target = np.bincount(y[inbox], minlength=len(QUEUES)).astype(np.float64)
+    labelled = y >= 0
+    train_share = np.bincount(y[labelled], weights=weights[labelled], minlength=len(QUEUES))
+    if np.any(target == 0) or np.any(train_share == 0):
+        return None
+    factors = (target / target.sum()) / (train_share / train_share.sum())
+    return tuple(float(f) for f in factors)
+
+
+def choose_complaint_c(
+    examples: Sequence[Example],
+    rows: Sequence[tuple[str, int]],
+    k: int = COMPLAINT_INNER_FOLDS,
+    grid: Sequence[float] = COMPLAINT_C_GRID,
+    cache: FeatureCache | None = None,
+) -> float:
+    """The complaint head's C with the best macro-F1 in a k-fold CV over `rows` (text, 0/1).
+
+    Each inner fold leaves its texts out of `examples`; ties go to the smaller C. Only the data
+    given is used, so inside an outer cross-validation fold the outer test texts stay unseen.
+    """
+    from sentiment.features import normalize
+    from triage.evaluate import folds, macro_f1
+    from triage.triager import COMPLAINT_THRESHOLD
+
+    y = [label for _, label in rows]
+    preds = {c: np.zeros(len(rows), dtype=int) for c in grid}
+    for test in folds(len(rows), y, k):
+        exclude = {dedup_key(rows[i][0]) for i in test}
+        kept = [e for e in examples if dedup_key(e.item.text) not in exclude]
+        for c in grid:
+            model = fit_triage(kept, heads=("complaint",), cache=cache, c={"complaint": c})
+            for i in test:
+                preds[c][i] = int(model.predict(normalize(rows[i][0]))["complaint"][1] >= COMPLAINT_THRESHOLD)
+    scores = {c: macro_f1(y, preds[c], (0, 1)) for c in grid}
+    best = max(grid, key=lambda c: (scores[c], -c))
+    logger.info("complaint C by %d-fold CV: %s -> %s", k, {c: round(v, 4) for c, v in scores.items()}, best)
+    return best
 
 
 def en_rows(root: Path) -> list[tuple[int, str]]:
@@ -146,13 +216,57 @@ def en_rows(root: Path) -> list[tuple[int, str]]:
     return sorted(datasets.tweeteval_sentiment(root), key=lambda row: (row[1], row[0]))
 
 
-def fit_english(rows: Sequence[tuple[int, str]], cache: dict[str, tuple[str, ...]] | None = None) -> LinearModel:
-    """The English sentiment model: n-grams plus VADER's four scores."""
-    texts = [text for _, text in rows]
+@dataclass(frozen=True, slots=True)
+class EnglishExtras:
+    """Labelled English texts that train the stacked heads of the English sentiment model."""
+
+    ratings: tuple[tuple[float, str], ...]
+    """Mean human rating (-4..4) and text: VADER's tweet ground truth."""
+    emotion: tuple[tuple[int, str], ...]
+    """0 negative (anger, sadness) / 1 positive (joy, optimism) and text: TweetEval emotion train."""
+
+
+def en_extras(root: Path, exclude: Collection[str] = frozenset()) -> EnglishExtras:
+    """The stacked heads' data, sorted, minus texts whose dedup key is in `exclude`; a missing file gives none."""
+    ratings_path = root / "sentiment" / "vader_tweets_GroundTruth.txt"
+    emotion_path = root / "emotion" / "tweeteval_emotion_train.tsv"
+    raw_ratings = datasets.vader_ground_truth(root) if ratings_path.is_file() else []
+    raw_emotion = datasets.tweeteval_emotion(root, "train") if emotion_path.is_file() else []
+    ratings = sorted((m, t) for m, t in raw_ratings if dedup_key(t) not in exclude)
+    emotion = sorted((0 if label in (0, 3) else 1, t) for label, t in raw_emotion if dedup_key(t) not in exclude)
+    return EnglishExtras(tuple(ratings), tuple(emotion))
+
+
+EN_C = {"ratings": 1.0, "emotion": 1.0, "sentiment": 0.3}
+
+
+def fit_english(
+    rows: Sequence[tuple[int, str]], extras: EnglishExtras, cache: FeatureCache | None = None
+) -> LinearModel:
+    """The English sentiment model: n-grams, VADER's four scores and two stacked heads.
+
+    `ratings` (ridge regression on the human means of VADER's tweets, scaled to -1..1) and
+    `emotion` (negative vs positive TweetEval emotion tweets) learn from their own texts only; their
+    scores are inputs of the `sentiment` head, which learns from `rows` alone (class-balanced).
+    """
+    texts = [t for _, t in rows] + [t for _, t in extras.ratings] + [t for _, t in extras.emotion]
+    n_rows, n_ratings, n_emotion = len(rows), len(extras.ratings), len(extras.emotion)
+    nan = np.full
+    y_sent = np.concatenate([[label for label, _ in rows], np.full(n_ratings + n_emotion, -1)]).astype(int)
+    y_ratings = np.concatenate([nan(n_rows, np.nan), [m / 4.0 for m, _ in extras.ratings], nan(n_emotion, np.nan)])
+    y_emotion = np.concatenate([np.full(n_rows + n_ratings, -1), [e for e, _ in extras.emotion]]).astype(int)
+    heads = []
+    if n_ratings:
+        heads.append(HeadData("ratings", ("value",), y_ratings, c=EN_C["ratings"], dense=False))
+    if len(set(y_emotion[y_emotion >= 0].tolist())) == 2:
+        heads.append(HeadData("emotion", ("negative", "positive"), y_emotion, c=EN_C["emotion"], balanced=True, dense=False))
+    stack = tuple(h.name for h in heads)
+    heads.append(
+        HeadData("sentiment", datasets.SENTIMENT_LABELS, y_sent, c=EN_C["sentiment"], balanced=True, stack=stack)
+    )
     dense = np.array([vader_scores(text).dense() for text in texts], dtype=np.float64)
-    head = HeadData("sentiment", datasets.SENTIMENT_LABELS, np.array([label for label, _ in rows]), c=1.0, balanced=True)
     fit = FitSpec("en", FeatureSpec(2, 1, 4), min_df=2, dense_names=DENSE_NAMES)
-    return fit_linear(fit, texts, [head], dense=dense, cache=cache)
+    return fit_linear(fit, texts, heads, dense=dense, cache=cache)
 
 
 def it_rows(root: Path, exclude: Collection[str] = frozenset()) -> list[tuple[int, str]]:
@@ -181,13 +295,23 @@ def train_all(root: Path, out_dir: Path | None = None, corrections: Path | None 
     """Train the three shipped models; write them into the packages, or all into `out_dir`."""
     extra = datasets.corrections(corrections) if corrections is not None else []
     examples = triage_examples(root, extra)
-    triage_model = fit_triage(examples)
+    complaint_rows = [(text, label) for text, label, _ in datasets.complaints(root)]
+    cache = FeatureCache()
+    complaint_c = choose_complaint_c(examples, complaint_rows, cache=cache) if len(complaint_rows) >= 30 else TRIAGE_C["complaint"]
+    triage_model = fit_triage(examples, cache=cache, c={"complaint": complaint_c})
     triage_model.meta.update(
         datasets={k: v for k, v in LICENSES.items() if k not in ("italian/xlmt_italian_train.tsv", "italian/sentipolc2016_train.csv") and (k != "corrections" or extra)},
         examples=len(examples),
+        complaint_c=complaint_c,
     )
-    en_model = fit_english(en_rows(root))
-    en_model.meta.update(datasets={"sentiment/tweeteval_sentiment_val.tsv": LICENSES["sentiment/tweeteval_sentiment_val.tsv"], "vaderSentiment lexicon": "MIT"})
+    en_model = fit_english(en_rows(root), en_extras(root))
+    en_model.meta.update(
+        datasets={
+            k: LICENSES[k]
+            for k in ("sentiment/tweeteval_sentiment_val.tsv", "sentiment/vader_tweets_GroundTruth.txt", "emotion/tweeteval_emotion_train.tsv")
+        }
+        | {"vaderSentiment lexicon": "MIT"}
+    )
     it_model = fit_italian(it_rows(root, italian_dev_keys(root)))
     it_model.meta.update(
         datasets={k: LICENSES[k] for k in ("italian/xlmt_italian_train.tsv", "italian/sentipolc2016_train.csv")}

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sentiment.analyzer import analyze_with_vader, ignore_pattern
-from sentiment.features import normalize
+from sentiment.analyzer import Scorer, clean, ignore_pattern
 from sentiment.language import detect_language
-from sentiment.linear import LinearModel
-from sentiment.vader import VaderScores, vader_scores
+from sentiment.linear import LinearModel, head_probabilities
+from sentiment.phrases import text_keys
+from sentiment.vader import vader_scores
 from triage import cues, priority
 from triage.rules import TriageRules
 from triage.types import QUEUES, Contribution, TriageInput, TriageResult
@@ -25,13 +25,25 @@ MAX_TEXT = 5000
 _HAS_CONTENT_RE = re.compile(r"[^\W\d_]|[\U0001F000-\U0001FAFF\u2600-\u27BF]")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _NOISE_RE = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
-_NEUTRAL_VADER = VaderScores(0.0, 0.0, 1.0, 0.0)
 
 
 @lru_cache(maxsize=2)
 def load_triage_model(path: Path = MODEL_PATH) -> LinearModel:
     """The shipped complaint / queue / angry / urgent model, loaded once per path."""
     return LinearModel.load(path)
+
+
+_SCORERS: dict[int, tuple[LinearModel, Scorer]] = {}
+
+
+def scorer_for(model: LinearModel) -> Scorer:
+    """The sentiment models and `model` merged for one feature look-up per text; built once per model."""
+    hit = _SCORERS.get(id(model))
+    if hit is None or hit[0] is not model:
+        if len(_SCORERS) >= 4:
+            _SCORERS.clear()
+        hit = _SCORERS[id(model)] = (model, Scorer([model]))
+    return hit[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ class Triager:
         self.rules = rules or TriageRules()
         self.model = model or load_triage_model()
         self._ignore = ignore_pattern(frozenset(self.rules.ignore_words))
+        self._scorer = scorer_for(self.model)
 
     def flags(self, text: str) -> Flags:
         """Language, sentiment, complaint, anger, urgency and the model's queue for one text."""
@@ -64,26 +77,30 @@ class Triager:
         content = _NOISE_RE.sub(" ", text)
         if not _HAS_CONTENT_RE.search(content):
             return Flags("other", 0.0, "neutral", 0.0, False, False, (), False, (), "other")
+        scorer = self._scorer
+        summed = scorer.summed(clean(text, self._ignore))
         if not _LETTER_RE.search(content):
             # Emoji only: the sentiment is real, but there is nothing a model could route on.
-            sentiment = analyze_with_vader(text, "other", None, vader_scores(text))
+            sentiment = scorer.sentiment(text, "other", summed, vader_scores(text))
             queue = "marketing" if sentiment.label == "positive" else "other"
             return Flags("other", sentiment.compound, sentiment.label, 0.0, False, False, (), False, (), queue)
         lang = detect_language(text)
-        vader = _NEUTRAL_VADER if lang == "it" else vader_scores(text, self._ignore)
-        sentiment = analyze_with_vader(text, lang, self._ignore, vader)
-        probs = self.model.predict(normalize(text))
+        keys = text_keys(text)
+        vader = None if lang == "it" else vader_scores(text, self._ignore)
+        sentiment = scorer.sentiment(text, lang, summed, vader, keys)
+        raw = scorer.models.logits(self.model.name, summed)
+        probs = {head.name: head_probabilities(raw, head) for head in self.model.heads}
         complaint_score = float(probs["complaint"][1])
-        if lang == "it" and sentiment.label != "positive" and cues.matches(cues.COMPLAINT_CUES_IT, text):
+        if lang == "it" and sentiment.label != "positive" and cues.matches(cues.COMPLAINT_CUES_IT, text, keys):
             # The complaint model learned English; Italian complaints are caught by their phrases.
             complaint_score = max(complaint_score, 0.8)
-        if cues.matches(cues.MONEY_TAKEN, text):
+        if cues.matches(cues.MONEY_TAKEN, text, keys):
             # A wrong charge is a breach whatever the wording; the model sees few of them.
             complaint_score = max(complaint_score, 0.8)
         complaint = complaint_score >= COMPLAINT_THRESHOLD
         negative = sentiment.label == "negative" or complaint
 
-        angry_reasons = cues.matches(cues.ANGRY_CUES, text)
+        angry_reasons = cues.matches(cues.ANGRY_CUES, text, keys)
         if cues.shouting(text):
             angry_reasons += ("shouting",)
         angry = float(probs["angry"][1]) >= ANGRY_THRESHOLD or (bool(angry_reasons) and negative)
@@ -92,13 +109,13 @@ class Triager:
 
         queue_probs = probs["queue"]
         queue = self.model.head("queue").labels[int(queue_probs.argmax())]
-        urgent_reasons = cues.matches(cues.URGENT_CUES, text)
+        urgent_reasons = cues.matches(cues.URGENT_CUES, text, keys)
         urgent = float(probs["urgent"][1]) >= URGENT_THRESHOLD or (
             bool(urgent_reasons) and (negative or queue == "support")
         )
         if not urgent:
             urgent_reasons = ()
-        queue = _settle_queue(queue, float(queue_probs[0]), lang, sentiment.label, complaint, urgent, text)
+        queue = _settle_queue(queue, float(queue_probs[0]), lang, sentiment.label, complaint, urgent, text, keys)
         return Flags(
             lang=lang,
             sentiment=sentiment.compound,
@@ -170,12 +187,13 @@ class Triager:
 
 
 def _settle_queue(
-    queue: str, p_support: float, lang: str, label: str, complaint: bool, urgent: bool, text: str
+    queue: str, p_support: float, lang: str, label: str, complaint: bool, urgent: bool, text: str,
+    keys: frozenset[str],
 ) -> str:
     """The model's queue, corrected where it is known to be weak (a problem wins; non-English text)."""
     if urgent or complaint and (queue == "other" and p_support > 0.25 or lang != "en"):
         return "support"
-    if not complaint and cues.matches(cues.MARKETING_CUES, text):
+    if not complaint and cues.matches(cues.MARKETING_CUES, text, keys):
         return "marketing"
     if lang != "en" and queue == "other" and label == "positive":
         return "marketing"

@@ -48,6 +48,13 @@ def _tiny_data(root: Path) -> None:
         f"{label}\t{text}\n" for label, texts in ((0, SUPPORT), (2, MARKETING), (1, OTHER)) for text in texts
     )
     (root / "sentiment" / "tweeteval_sentiment_val.tsv").write_text(sentiment)
+    ratings = "".join(
+        f"{i}\t{score}\t{text} {i}\n" for i, (score, texts) in enumerate(((-2.5, SUPPORT), (2.5, MARKETING), (0.0, OTHER))) for text in texts
+    )
+    (root / "sentiment" / "vader_tweets_GroundTruth.txt").write_text(ratings)
+    (root / "emotion").mkdir()
+    emotion = "label\ttext\n" + "".join(f"{label}\t{text}\n" for label, texts in ((0, SUPPORT), (1, MARKETING)) for text in texts)
+    (root / "emotion" / "tweeteval_emotion_train.tsv").write_text(emotion)
     italian = "label\ttext\n" + "".join(
         f"{label}\t{text} {i}\n" for i in range(3) for label, text in ((0, "che schifo di servizio"), (1, "oggi piove a roma"), (2, "bellissima giornata grazie"))
     )
