@@ -154,6 +154,9 @@ async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, 
     await x_sandbox.subscribe(f"http://127.0.0.1:{port}/webhooks/x/acme")
     tokens = await _demo_tokens(settings.database_url)
     api = f"http://127.0.0.1:{port}"
+    from console.server import console_port
+
+    console_url = f"http://127.0.0.1:{console_port(settings)}"
     print(f"""
 social-care demo is running (database: {folder / 'social-care.db'})
 
@@ -161,6 +164,8 @@ social-care demo is running (database: {folder / 'social-care.db'})
   Telegram fake   {sandbox.url}/sandbox/state  (what the bot sent: {sandbox.url}/sandbox/sent)
   X fake          {x_sandbox.url}/sandbox/state  (tweets and DMs the brand sent: {x_sandbox.url}/sandbox/sent)
   Channels        {api}/api/channels           (state, X rate-limit budgets)
+
+  Console         {console_url}/inbox   (sign in as giulia, luca or marco with the password below)
 
   Demo agents (console password for all: {DEMO_PASSWORD}) and their API tokens (new on every start):
 """ + "\n".join(f"    {name:<7} {role:<10} {tokens[name]}" for name, role, _ in DEMO_AGENTS) + f"""

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import signal
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -37,11 +38,25 @@ async def start_service(settings: Settings) -> web.AppRunner:
     """Build and start the service; the caller cleans up the returned runner."""
     runtime = await build_runtime(settings)
     app = build_app(runtime)
+    consoles: list[Any] = []
+
+    async def stop_console(_app: web.Application) -> None:
+        for console in consoles:
+            console.stop()
+
+    app.on_shutdown.append(stop_console)  # runs before the workers stop and the store closes
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     logger.info("social-care listening on http://%s:%s", settings.host, settings.port)
+    if settings.console:
+        from console.server import start_console
+
+        try:
+            consoles.append(await start_console(runtime, settings))
+        except OSError as err:  # e.g. its port is taken: the service itself keeps running
+            logger.error("console not started: %s", err)
     return runner
 
 

@@ -1,0 +1,156 @@
+"""What the console does to conversations: the shared actions plus snooze and triage corrections.
+
+Every command reloads the agent (so a role change or deactivation applies at once), runs in one
+write transaction, records an event, and tells live sessions through the bus after the commit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_care import actions
+from social_care.bus import Bus
+from social_care.outbox.sender import RetryRefused, retry_delivery
+from social_care.permissions import STAFF, can_see
+from social_care.store.db import Database
+from social_care.store.models import Agent, Conversation, Event, Message
+from social_care.store.types import utcnow
+from triage import TriageRules
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A reply or note that was stored: its message id."""
+
+    message_id: int
+
+
+async def _agent(session: AsyncSession, agent_id: int) -> Agent:
+    agent = await session.get(Agent, agent_id)
+    if agent is None or not agent.active:
+        raise actions.Forbidden("your account is no longer active")
+    if agent.role not in STAFF:
+        raise actions.Forbidden(f"the {agent.role} role cannot work on conversations here")
+    return agent
+
+
+class Commands:
+    """The console's write side; `agent_id` is the signed-in agent."""
+
+    def __init__(self, db: Database, bus: Bus, rules: TriageRules | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.rules = rules
+
+    def _changed(self, *conversation_ids: int) -> None:
+        self.bus.publish("conversation.changed", ids=list(conversation_ids))
+
+    async def reply(self, agent_id: int, conversation_id: int, text: str, *, mode: str = "private") -> Sent:
+        """Queue a reply through the outbox."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            outcome = await actions.reply(session, agent, conversation_id, text, mode=mode)
+            message_id = outcome.message.id
+            outbox_id = outcome.outbox.id
+        self.bus.publish("outbox.enqueued", id=outbox_id)
+        self._changed(conversation_id)
+        return Sent(message_id)
+
+    async def note(self, agent_id: int, conversation_id: int, text: str) -> Sent:
+        """Add an internal note."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            message = await actions.add_note(session, agent, conversation_id, text)
+            message_id = message.id
+        self._changed(conversation_id)
+        return Sent(message_id)
+
+    async def assign(self, agent_id: int, conversation_id: int, assignee: str | None, *, force: bool = False) -> None:
+        """Assign to an agent by name (None unassigns)."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            await actions.assign(session, agent, conversation_id, assignee, force=force)
+        self._changed(conversation_id)
+
+    async def claim(self, agent_id: int, conversation_id: int) -> None:
+        """Assign to the signed-in agent (a supervisor may take it from someone else)."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            force = agent.role != "agent"
+            await actions.assign(session, agent, conversation_id, agent.name, force=force)
+        self._changed(conversation_id)
+
+    async def set_status(self, agent_id: int, conversation_id: int, status: str) -> None:
+        """Resolve, reopen, or wait for the customer."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            await actions.set_status(session, agent, conversation_id, status)
+        self._changed(conversation_id)
+
+    async def snooze(self, agent_id: int, conversation_id: int, until: datetime, *, now: datetime | None = None) -> None:
+        """Hide an open conversation until `until`; a customer message wakes it earlier (ingest does that)."""
+        now = now or utcnow()
+        if until.tzinfo is None:
+            raise actions.Invalid("the snooze time needs a time zone")
+        if until <= now:
+            raise actions.Invalid("snooze until a time in the future")
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            conversation = await actions.load_conversation(session, agent, conversation_id, lock=True)
+            if conversation.status == "resolved":
+                raise actions.Conflict("a resolved conversation cannot be snoozed; reopen it first")
+            conversation.status = "open"
+            conversation.snoozed_until = until
+            conversation.updated_at = now
+            session.add(Event(conversation_id=conversation.id, agent_id=agent.id, kind="snoozed", at=now,
+                              data={"until": until.isoformat()}))
+        self._changed(conversation_id)
+
+    async def forward(self, agent_id: int, conversation_id: int, queue: str, note: str | None) -> None:
+        """Move to another queue, with a note for the people there."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            await actions.forward(session, agent, conversation_id, queue, note or None)
+        self._changed(conversation_id)
+
+    async def correct_triage(self, agent_id: int, message_id: int, changes: dict[str, Any]) -> None:
+        """Correct a customer message's queue or flags (a label for retraining) and re-prioritise the thread."""
+        from social_care.pipeline.conversation_state import refresh_conversation
+
+        if self.rules is None:
+            raise actions.Conflict("triage is not configured in this process")
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            message = await actions.correct_triage(session, agent, message_id, changes, self.rules)
+            await session.flush()
+            await refresh_conversation(session, message.conversation_id, self.rules)
+            conversation_id = message.conversation_id
+        self._changed(conversation_id)
+
+    async def retry(self, agent_id: int, message_id: int) -> None:
+        """Queue a failed or unknown reply again."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            message = await session.get(Message, message_id)
+            conversation = await session.get(Conversation, message.conversation_id) if message else None
+            if message is None or conversation is None or not can_see(agent, conversation):
+                raise actions.NotFound(f"message {message_id} not found")
+            try:
+                item = await retry_delivery(session, message_id, agent_id=agent.id)
+            except LookupError as err:
+                raise actions.NotFound(str(err)) from err
+            except RetryRefused as err:
+                raise actions.Conflict(str(err)) from err
+            outbox_id, conversation_id = item.id, item.conversation_id
+        self.bus.publish("outbox.enqueued", id=outbox_id)
+        self._changed(conversation_id)
+
+
+async def load_agent(db: Database, agent_id: int) -> Agent | None:
+    """The active agent with this id, or None."""
+    async with db.read() as session:
+        return await session.scalar(select(Agent).where(Agent.id == agent_id, Agent.active.is_(True)))

@@ -1,0 +1,46 @@
+"""The plain HTML pages around the app (sign-in, wrong role) and which roles may open which page."""
+from __future__ import annotations
+
+from html import escape
+
+from console.i18n import Translator
+
+# The inbox is for the people who answer customers; marketing gets its own view in a later issue.
+PAGE_ROLES: dict[str, frozenset[str]] = {
+    "inbox": frozenset({"agent", "manager", "admin"}),
+}
+
+
+def may_open(page: str, role: str) -> bool:
+    """Whether `role` may open `page`."""
+    return role in PAGE_ROLES.get(page, frozenset())
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;margin:0;color:#1d2330}
+main{max-width:360px;margin:12vh auto;background:#fff;padding:28px 32px;border-radius:10px;
+box-shadow:0 2px 12px rgba(0,0,0,.08)}
+h1{font-size:1.3rem;margin:0 0 18px}
+label{display:block;font-size:.85rem;margin:12px 0 4px;color:#4a5263}
+input{width:100%;box-sizing:border-box;padding:9px 10px;border:1px solid #c5cad3;border-radius:6px;font-size:1rem}
+button{margin-top:18px;width:100%;padding:10px;border:0;border-radius:6px;background:#2457d6;color:#fff;
+font-size:1rem;cursor:pointer}
+.message{background:#fff4e5;border:1px solid #f0c27b;padding:8px 10px;border-radius:6px;font-size:.9rem}
+"""
+
+
+def login_page(t: Translator, *, message: str, name: str, next_path: str) -> str:
+    """The sign-in form; every value is escaped."""
+    note = f'<p class="message" role="alert">{escape(message)}</p>' if message else ""
+    return f"""<!doctype html>
+<html lang="{escape(t.language)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{escape(t("login.title"))}</title><style>{_STYLE}</style></head>
+<body><main><h1>{escape(t("login.title"))}</h1>{note}
+<form method="post" action="/login" class="sc-login">
+<input type="hidden" name="next" value="{escape(next_path)}">
+<label for="name">{escape(t("login.name"))}</label>
+<input id="name" name="name" autocomplete="username" required value="{escape(name)}" autofocus>
+<label for="password">{escape(t("login.password"))}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">{escape(t("login.submit"))}</button>
+</form></main></body></html>"""

@@ -1,0 +1,1 @@
+"""View-models: the console's state and behaviour as param.Parameterized classes, without widgets."""
