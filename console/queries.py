@@ -241,8 +241,15 @@ async def _latest_inbound(session: AsyncSession, ids: Sequence[int]) -> dict[int
         .subquery()
     )
     query = select(Message.conversation_id, func.substr(Message.text, 1, 400), Message.triage,
-                   Message.sentiment_label).where(Message.id.in_(select(newest.c.mid)))
-    return {cid: _Latest(text or "", triage or {}, label) for cid, text, triage, label in await session.execute(query)}
+                   Message.sentiment_label, Message.attachments).where(Message.id.in_(select(newest.c.mid)))
+    return {cid: _Latest(text or _attachments(files), triage or {}, label)
+            for cid, text, triage, label, files in await session.execute(query)}
+
+
+def _attachments(files: list[dict[str, Any]] | None) -> str:
+    """A text stand-in for a message that is only a photo, a document, a location..."""
+    kinds = [str(f.get("kind", "file")) for f in files or [] if isinstance(f, dict)]
+    return f"📎 {', '.join(kinds)}" if kinds else ""
 
 
 async def conversations_of_messages(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:

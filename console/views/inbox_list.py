@@ -113,8 +113,8 @@ export function render({model, el: root}) {
 .sc-row:hover { background: #f5f7fb; }
 .sc-row.sc-cursor { outline: 2px solid #2457d6; outline-offset: -2px; }
 .sc-row.sc-open { background: #e8effd; }
-.col-priority { width: 40px; } .col-customer { width: 24%; } .col-flags { width: 110px; white-space: normal !important; }
-.col-queue { width: 70px; } .col-sla { width: 104px; } .col-assignee { width: 84px; }
+.col-priority { width: 40px; } .col-customer { width: 22%; } .col-flags { width: 110px; white-space: normal !important; }
+.col-queue { width: 70px; } .col-sla { width: 118px; } .col-assignee { width: 84px; }
 .sc-name, .sc-sub, .sc-preview, .sc-sla, .sc-waiting, .sc-assignee, .sc-viewer { display: block; overflow: hidden;
   text-overflow: ellipsis; white-space: nowrap; unicode-bidi: isolate; }
 .sc-sub, .sc-waiting { color: #6b7385; font-size: 12px; }

@@ -62,6 +62,7 @@ class OutboxSender:
         self.batch_size = batch_size
         self.paused_until: dict[int, datetime] = {}
         self.after_delivery = after_delivery
+        self._changed: list[int] = []
         self._wake = bus.wakeup("outbox.enqueued") if bus else None
 
     async def recover(self) -> int:
@@ -71,6 +72,7 @@ class OutboxSender:
             stuck = (await session.scalars(select(OutboxItem).where(OutboxItem.in_flight.is_(True)))).all()
             for item in stuck:
                 await self._finish(session, item, DeliveryStatus.UNKNOWN, error=UNKNOWN_AFTER_CRASH, now=now)
+        self._announce()
         if stuck:
             logger.warning("%d outbox rows were in flight at the last stop; marked unknown", len(stuck))
         return len(stuck)
@@ -187,6 +189,7 @@ class OutboxSender:
             await self._settle(item_id, DeliveryStatus.UNKNOWN, error=f"delivery unknown: {type(err).__name__}")
         else:
             await self._settle(item_id, DeliveryStatus.SENT, platform_id=platform_id)
+        self._announce()  # after the outcome's transaction committed
 
     async def _rate_limited(self, item_id: str, channel_id: int, err: RateLimited) -> None:
         now = utcnow()
@@ -267,8 +270,13 @@ class OutboxSender:
                       "attempts": item.attempts, "automated": message.automated},
             )
         )
-        if self.bus is not None:
-            self.bus.publish("conversation.changed", ids=[item.conversation_id])
+        self._changed.append(item.conversation_id)
+
+    def _announce(self) -> None:
+        """Tell live views what changed; called only after the transaction committed."""
+        changed, self._changed = self._changed, []
+        if changed and self.bus is not None:
+            self.bus.publish("conversation.changed", ids=sorted(set(changed)))
 
 
 class RetryRefused(ValueError):

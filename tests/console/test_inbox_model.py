@@ -115,3 +115,15 @@ async def test_the_interface_speaks_italian(world: World) -> None:
     await inbox.refresh()
     assert inbox.rows[0]["sentiment_text"] == "negativo"
     assert inbox.rows[0]["queue"] == "assistenza"
+
+
+async def test_a_message_without_text_shows_what_it_carries(world: World, en: Translator) -> None:
+    from social_care.domain import Attachment, Author, InboundMessage
+
+    await world.ingest([InboundMessage(
+        platform="telegram", channel_key="acme", source_id="77:1", thread_key="chat:77",
+        author=Author(platform_id="77", name="Elena"), text="", sent_at=world.clock.now(),
+        attachments=(Attachment(kind="location"),))])
+    inbox = InboxModel(world.context, world.session_agent("giulia"), en)
+    await inbox.refresh()
+    assert inbox.rows[0]["preview"] == "📎 location"
