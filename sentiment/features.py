@@ -85,8 +85,12 @@ def bigrams(tokens: list[str]) -> list[str]:
 _P = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 _N_SALT = 0x94D049BB133111EB
-_P_POWERS = [np.uint64(pow(_P, j, 1 << 64)) for j in range(8)]
-_SALTS = [np.uint64(n * _N_SALT & _MASK) for n in range(9)]
+_MAX_N = 4
+_MAX_PADDED = 8192
+_TAIL = chr(0x10FFFF) * (_MAX_N - 1)  # a noncharacter: padding for the n-grams that run off the end
+_OFFSETS = np.arange(_MAX_N)[:, None] + np.arange(_MAX_PADDED)[None, :]
+_ROW_POWERS = np.array([[pow(_P, j, 1 << 64)] for j in range(_MAX_N)], dtype=np.uint64)
+_ROW_SALTS = np.array([[(j + 1) * _N_SALT & _MASK] for j in range(_MAX_N)], dtype=np.uint64)
 
 
 def char_ngram_hash(gram: str) -> int:
@@ -135,6 +139,8 @@ class FeatureIndex:
             if not _is_char_gram(feature):
                 (self.words if feature[0] == "w" else self.pairs)[feature[2:]] = row
             elif spec.char_min <= len(feature) <= spec.char_max:
+                if spec.char_max > _MAX_N:
+                    raise ValueError(f"character n-grams longer than {_MAX_N} are not supported")
                 grams.append((char_ngram_hash(feature), row))
         grams.sort()
         self.hashes = np.array([h for h, _ in grams], dtype=np.uint64)
@@ -150,7 +156,7 @@ class FeatureIndex:
         if spec.word_max >= 2 and len(tokens) > 1:
             found.extend(row for row in map(self.pairs.get, map(_join_pair, tokens, tokens[1:])) if row is not None)
         parts = [np.array(found, dtype=np.intp)] if found else []
-        if spec.char_max >= spec.char_min and len(self.hashes):
+        if spec.char_min <= spec.char_max and len(self.hashes):
             char_rows = self._char_rows(normalized)
             if char_rows is not None:
                 parts.append(char_rows)
@@ -162,16 +168,19 @@ class FeatureIndex:
         chunks = normalized.split()
         if not chunks:
             return None
-        padded = "".join([" " + chunk[:MAX_CHUNK] + " " for chunk in chunks])
+        padded = "".join([" " + chunk[:MAX_CHUNK] + " " for chunk in chunks]) + _TAIL
         codes = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-        keys = []
-        rolling = codes
-        for n in range(1, self.spec.char_max + 1):
-            if n > 1:
-                rolling = rolling[:-1] + codes[n - 1 :] * _P_POWERS[n - 1]
-            if n >= self.spec.char_min:
-                keys.append(rolling + _SALTS[n])
-        allkeys = np.concatenate(keys) if len(keys) > 1 else keys[0]
-        at = np.searchsorted(self.hashes, allkeys)
+        size = len(codes) - len(_TAIL)
+        if size > _MAX_PADDED:  # cannot happen for normalized text (MAX_CHARS); kept as a bound
+            return None
+        # Row n-1 of `grams` holds the hashes of the n-grams starting at each position (n = 1..4):
+        # a cumulative sum down the rows of code * P^(n-1). N-grams running into the tail end in a
+        # code point no text has, so they match nothing.
+        grams = codes[_OFFSETS[:, :size]]
+        grams *= _ROW_POWERS
+        np.cumsum(grams, axis=0, out=grams)
+        grams += _ROW_SALTS
+        keys = grams[self.spec.char_min - 1 : self.spec.char_max].ravel()
+        at = np.searchsorted(self.hashes, keys)
         at[at == len(self.hashes)] = 0
-        return self.hash_rows[at[self.hashes[at] == allkeys]]
+        return self.hash_rows[at[self.hashes[at] == keys]]

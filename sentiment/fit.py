@@ -93,7 +93,7 @@ def tfidf(
     if max_features is not None and len(candidates) > max_features:
         ranked = sorted(candidates.tolist(), key=lambda i: (-int(df[i]), names[i]))
         candidates = np.array(ranked[:max_features], dtype=np.int64)
-    vocab = sorted((names[i] for i in candidates.tolist()))
+    vocab = sorted(names[i] for i in candidates.tolist())
     column = np.full(len(names), -1, dtype=np.int64)
     column[[cache.ids[f] for f in vocab]] = np.arange(len(vocab))
     mapped = column[indices]

@@ -8,6 +8,7 @@ CANDIDATES = ("en", "it", "es", "fr", "de", "pt", "nl")
 """Languages py3langid may choose from; anything but en and it is reported as `other`."""
 
 SUPPORTED = ("en", "it")
+SHORT_WORDS = 8
 MAX_CHARS = 300
 MIN_LETTERS = 3
 
@@ -47,5 +48,8 @@ def detect_language(text: str) -> str:
         return "en"
     if it_hits >= 2 and it_hits >= 3 * en_hits:
         return "it"
+    if len(words) <= SHORT_WORDS and en_hits + it_hits == 1:
+        # A short post with one function word of one language: the identifier has too little to go on.
+        return "en" if en_hits else "it"
     lang, _ = _identifier().classify(cleaned)
     return lang if lang in SUPPORTED else "other"

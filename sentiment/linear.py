@@ -195,7 +195,7 @@ class ModelSet:
                     vocab[feature] = len(vocab)
         self.vocab = vocab
         widths = [m.matrix.shape[1] for m in models]
-        matrix = np.zeros((len(vocab), sum(widths)), dtype=np.float32)
+        matrix = np.zeros((len(vocab), sum(widths)), dtype=np.float64)  # float64: `take` + sum, no casts
         self.blocks: dict[str, tuple[int, int]] = {}
         start = 0
         for model, width in zip(models, widths):
@@ -209,7 +209,7 @@ class ModelSet:
 
     def summed(self, normalized: str) -> np.ndarray:
         """The sum of the merged matrix rows of the text's features (all models' columns)."""
-        return self.matrix[self.index.rows(normalized)].sum(axis=0, dtype=np.float64)
+        return self.matrix.take(self.index.rows(normalized), axis=0).sum(axis=0)
 
     def logits(self, name: str, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
         """Model `name`'s logits from `summed` (see `summed`)."""
@@ -231,5 +231,8 @@ def head_probabilities(raw: np.ndarray, head: Head) -> np.ndarray:
     if head.binary:
         p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, float(part[0])))))
         return np.array([1.0 - p, p])
-    shifted = np.exp(part - part.max())
-    return shifted / shifted.sum()
+    values = part.tolist()
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    total = sum(exps)
+    return np.array([e / total for e in exps])

@@ -251,9 +251,10 @@ def fit_english(
     """
     texts = [t for _, t in rows] + [t for _, t in extras.ratings] + [t for _, t in extras.emotion]
     n_rows, n_ratings, n_emotion = len(rows), len(extras.ratings), len(extras.emotion)
-    nan = np.full
     y_sent = np.concatenate([[label for label, _ in rows], np.full(n_ratings + n_emotion, -1)]).astype(int)
-    y_ratings = np.concatenate([nan(n_rows, np.nan), [m / 4.0 for m, _ in extras.ratings], nan(n_emotion, np.nan)])
+    y_ratings = np.concatenate(
+        [np.full(n_rows, np.nan), [m / 4.0 for m, _ in extras.ratings], np.full(n_emotion, np.nan)]
+    )
     y_emotion = np.concatenate([np.full(n_rows + n_ratings, -1), [e for e, _ in extras.emotion]]).astype(int)
     heads = []
     if n_ratings:

@@ -1,6 +1,7 @@
 """The triage stage: language, sentiment, complaint / anger / urgency flags, queue and priority."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from sentiment.analyzer import Scorer, clean, ignore_pattern
 from sentiment.language import detect_language
-from sentiment.linear import LinearModel, head_probabilities
+from sentiment.linear import LinearModel
 from sentiment.phrases import text_keys
 from sentiment.vader import vader_scores
 from triage import cues, priority
@@ -70,6 +71,8 @@ class Triager:
         self.model = model or load_triage_model()
         self._ignore = ignore_pattern(frozenset(self.rules.ignore_words))
         self._scorer = scorer_for(self.model)
+        self._columns = {head.name: head.start for head in self.model.heads if head.binary}
+        self._queue_head = self.model.head("queue")
 
     def flags(self, text: str) -> Flags:
         """Language, sentiment, complaint, anger, urgency and the model's queue for one text."""
@@ -88,9 +91,8 @@ class Triager:
         keys = text_keys(text)
         vader = None if lang == "it" else vader_scores(text, self._ignore)
         sentiment = scorer.sentiment(text, lang, summed, vader, keys)
-        raw = scorer.models.logits(self.model.name, summed)
-        probs = {head.name: head_probabilities(raw, head) for head in self.model.heads}
-        complaint_score = float(probs["complaint"][1])
+        raw = scorer.models.logits(self.model.name, summed).tolist()
+        complaint_score = _sigmoid(raw[self._columns["complaint"]])
         if lang == "it" and sentiment.label != "positive" and cues.matches(cues.COMPLAINT_CUES_IT, text, keys):
             # The complaint model learned English; Italian complaints are caught by their phrases.
             complaint_score = max(complaint_score, 0.8)
@@ -103,19 +105,20 @@ class Triager:
         angry_reasons = cues.matches(cues.ANGRY_CUES, text, keys)
         if cues.shouting(text):
             angry_reasons += ("shouting",)
-        angry = float(probs["angry"][1]) >= ANGRY_THRESHOLD or (bool(angry_reasons) and negative)
+        angry = _sigmoid(raw[self._columns["angry"]]) >= ANGRY_THRESHOLD or (bool(angry_reasons) and negative)
         if not angry:
             angry_reasons = ()
 
-        queue_probs = probs["queue"]
-        queue = self.model.head("queue").labels[int(queue_probs.argmax())]
+        queue_head = self._queue_head
+        queue_probs = _softmax(raw[queue_head.start : queue_head.stop])
+        queue = queue_head.labels[queue_probs.index(max(queue_probs))]
         urgent_reasons = cues.matches(cues.URGENT_CUES, text, keys)
-        urgent = float(probs["urgent"][1]) >= URGENT_THRESHOLD or (
+        urgent = _sigmoid(raw[self._columns["urgent"]]) >= URGENT_THRESHOLD or (
             bool(urgent_reasons) and (negative or queue == "support")
         )
         if not urgent:
             urgent_reasons = ()
-        queue = _settle_queue(queue, float(queue_probs[0]), lang, sentiment.label, complaint, urgent, text, keys)
+        queue = _settle_queue(queue, queue_probs[0], lang, sentiment.label, complaint, urgent, text, keys)
         return Flags(
             lang=lang,
             sentiment=sentiment.compound,
@@ -198,6 +201,17 @@ def _settle_queue(
     if lang != "en" and queue == "other" and label == "positive":
         return "marketing"
     return queue
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _with_detail(flag: str, details: tuple[str, ...]) -> str:

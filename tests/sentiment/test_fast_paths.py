@@ -1,0 +1,95 @@
+"""The fast run-time paths give exactly what the plain definitions give."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from sentiment.features import FeatureIndex, FeatureSpec, extract, normalize
+from sentiment.linear import Head, LinearModel, ModelSet
+from sentiment.phrases import PhraseSet, anchor, phrase_list, text_keys
+
+TEXTS = [
+    "@united my bag is STILL missing!!! 3 hours at the gate, worst airline ever http://t.co/x",
+    "Il mio ordine non è mai arrivato, servizio pessimo. Rimborso?",
+    "not bad but " * 50,
+    "x" * 5000,
+    "😡" * 40 + " angry 😂🙏",
+    "a\ud800b c\x00d \t\n e",
+    "",
+    "   ",
+    "ab cd ab cd ab",
+    "supercalifragilisticexpialidocious" * 3 + " ok",
+    "can't won't l'altro dell'anno #tag @user 12345 ...!!!",
+]
+
+
+def _vocab(spec: FeatureSpec) -> dict[str, int]:
+    features = sorted(set().union(*(extract(normalize(t), spec) for t in TEXTS[:-2])))
+    # keep two thirds, so that some features of the texts are out of vocabulary
+    return {f: i for i, f in enumerate(f for k, f in enumerate(features) if k % 3)}
+
+
+@pytest.mark.parametrize("spec", [FeatureSpec(2, 1, 4), FeatureSpec(1, 2, 3), FeatureSpec(2, 0, -1)])
+def test_feature_index_finds_exactly_the_vocabulary_features_of_a_text(spec):
+    vocab = _vocab(spec)
+    index = FeatureIndex(vocab, spec)
+    for text in TEXTS:
+        normalized = normalize(text)
+        expected = sorted(vocab[f] for f in extract(normalized, spec) if f in vocab)
+        assert index.rows(normalized).tolist() == expected, text[:40]
+
+
+def test_a_model_set_scores_like_its_models_one_by_one():
+    spec = FeatureSpec(2, 1, 4)
+    vocab = _vocab(spec)
+    rng = np.random.default_rng(0)
+    models = []
+    for name, width in (("a", 2), ("b", 4)):
+        keep = {f: i for i, f in enumerate(f for k, f in enumerate(vocab) if (k + width) % 4)}
+        matrix = rng.random((len(keep), width)).astype(np.float32)
+        heads = (Head("h", ("0", "1"), 0, 1),) if width == 2 else (Head("h", ("x", "y", "z"), 0, 3),)
+        models.append(LinearModel(name, spec, heads, keep, matrix, rng.random(width - 1).astype(np.float32)))
+    both = ModelSet(models)
+    for text in TEXTS:
+        normalized = normalize(text)
+        summed = both.summed(normalized)
+        for model in models:
+            assert both.logits(model.name, summed) == pytest.approx(model.logits(normalized), rel=1e-5, abs=1e-6)
+
+
+CUE_PHRASES = [r"charged (?:me )?twice", r"fuck\w*", r"no (?:hotel|bed)", r"rimbors\w+", r"can'?t log ?in", r"wtf", r"è"]
+
+
+def test_anchors_are_the_literal_start_of_a_phrase():
+    assert anchor(r"charged (?:me )?twice") == "cha"
+    assert anchor(r"no (?:hotel|bed)") == "no"
+    assert anchor(r"crap+y?") == "cra"
+    assert anchor(r"can'?t log ?in") == "can"
+    for bad in (r"(?:boarding|leaving) now", r"f+u+c+k", r"ab\w*"):
+        with pytest.raises(ValueError):
+            anchor(bad)
+
+
+def test_phrase_sets_match_exactly_where_their_regex_matches():
+    phrases = [p for p in CUE_PHRASES if p != r"è"]
+    lists = [phrase_list(f"cue{i}", [p]) for i, p in enumerate(phrases)] + [phrase_list("all", phrases)]
+    cues = PhraseSet(lists)
+    samples = TEXTS + [
+        "They CHARGED me TWICE", "chargedtwice", "no hotel tonight", "nohotel", "FUCKING hell", "un rimborso",
+        "I can't login", "cant log in!", "wtf?", "xwtf", "no bed", "No Hotel",
+    ]
+    for text in samples:
+        expected = tuple(item.name for item in lists if item.pattern.search(text))
+        assert cues.matches(text) == expected, text
+        assert cues.matches(text, text_keys(text)) == expected
+        counts = tuple(len(item.pattern.findall(text)) for item in lists)
+        assert cues.counts(text) == counts
+
+
+def test_phrase_patterns_are_whole_word_and_case_insensitive():
+    (item,) = PhraseSet([phrase_list("x", [r"scam+"])]).lists
+    assert item.pattern.search("What a SCAMMM")
+    assert not item.pattern.search("scampi")
+    assert isinstance(item.pattern, re.Pattern)
