@@ -1,20 +1,43 @@
-"""The per-session entry point: check the cookie and the role, build the page, wire it to the bus."""
+"""The per-session entry point of every page: check the cookie and the role, build the page, wire it to the bus."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 
 import panel as pn
+from bokeh.document import Document
 
 from console.auth import COOKIE, LOGOUT_PATH, login_redirect
 from console.commands import load_agent
 from console.context import ConsoleContext, SessionAgent
 from console.i18n import Translator
-from console.pages import PAGE_ROLES, may_open
-from console.views.page import InboxPage
+from console.pages import PAGE_ROLES, home_for, may_open
+from console.views.spike_banner import BANNER_TICK_MS, SpikeBanner
 
 logger = logging.getLogger(__name__)
+
+TICK_MS = 10_000
+
+
+class ConsolePage(Protocol):
+    """What the session wrapper needs from a page."""
+
+    def layout(self) -> pn.viewable.Viewable: ...
+
+    def set_agent(self, agent: SessionAgent) -> None: ...
+
+    async def start(self, open_id: int | None = None) -> None: ...
+
+    def on_bus(self, topic: str, data: dict[str, Any]) -> None: ...
+
+    async def tick(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PageFactory = Callable[..., ConsolePage]  # (context, agent, *, session_id, doc) -> page
 
 
 def _message_page(title: str, body: str, link: tuple[str, str]) -> pn.viewable.Viewable:
@@ -25,6 +48,14 @@ def _message_page(title: str, body: str, link: tuple[str, str]) -> pn.viewable.V
         sizing_mode="stretch_width", css_classes=["sc-message-page"])
 
 
+def _forbidden(t: Translator, page: str, name: str, role: str) -> pn.viewable.Viewable:
+    roles = ", ".join(sorted(PAGE_ROLES[page]))
+    home = home_for(role)
+    link = (home, t(f"{home.strip('/')}.title")) if home != "/login" else (LOGOUT_PATH, t("logout"))
+    return _message_page(t("forbidden.title"), t("forbidden.body", page=t(f"{page}.title"), roles=roles,
+                                                 name=name, role=role), link)
+
+
 def _arg(name: str) -> str | None:
     values = (pn.state.session_args or {}).get(name)
     if not values:
@@ -33,44 +64,45 @@ def _arg(name: str) -> str | None:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
-def inbox_app(context: ConsoleContext) -> Any:
-    """Build the inbox for the browser session now being created."""
+def page_app(context: ConsoleContext, page: str, factory: PageFactory) -> Any:
+    """Build `page` for the browser session now being created, if the signed-in role may open it."""
     pn.extension(notifications=True)
     claims = context.signer.verify(pn.state.cookies.get(COOKIE))
     if claims is None:  # the auth provider let the request in, so the cookie ran out just now
         t = Translator(context.default_language)
-        return _message_page(t("login.title"), t("login.expired"), (login_redirect("/inbox", expired=True),
-                                                                     t("login.submit")))
+        return _message_page(t("login.title"), t("login.expired"),
+                             (login_redirect(f"/{page}", expired=True), t("login.submit")))
     t = Translator(claims.language)
-    if not may_open("inbox", claims.role):
-        roles = ", ".join(sorted(PAGE_ROLES["inbox"]))
-        return _message_page(t("forbidden.title"),
-                             t("forbidden.body", page="inbox", roles=roles, name=claims.name, role=claims.role),
-                             (LOGOUT_PATH, t("logout")))
+    if not may_open(page, claims.role):
+        return _forbidden(t, page, claims.name, claims.role)
     agent = SessionAgent.from_claims(claims)
-    doc = pn.state.curdoc
+    doc: Document | None = pn.state.curdoc
     session_id = doc.session_context.id if doc is not None and doc.session_context is not None else claims.sid
-    page = InboxPage(context, agent, session_id=session_id, doc=doc)
-    layout = page.layout()
-    unsubscribe = context.bus.subscribe(page.on_bus)
+    view = factory(context, agent, session_id=session_id, doc=doc)
+    calendar = context.metrics.business_hours if context.metrics is not None else None
+    banner = SpikeBanner(context.db, t, now=context.now, calendar=calendar, doc=doc)  # above every page
+    layout = pn.Column(banner.pane, view.layout(), sizing_mode="stretch_width")
+    unsubscribe = context.bus.subscribe(view.on_bus)
+    unsubscribe_banner = context.bus.subscribe(banner.on_bus)
     opened = _arg("c")
     open_id = int(opened) if opened and opened.isdigit() else None
 
     async def load() -> None:
         fresh = await load_agent(context.db, agent.id)
-        if fresh is None or not may_open("inbox", fresh.role):
-            layout.objects = [_message_page(t("forbidden.title"), t("forbidden.body", page="inbox", roles="",
-                                                                     name=claims.name, role=fresh.role if fresh else "-"),
-                                            (LOGOUT_PATH, t("logout")))]
+        if fresh is None or not may_open(page, fresh.role):  # the role changed since sign-in
+            layout.objects = [_forbidden(t, page, claims.name, fresh.role if fresh else "-")]
             return
-        page.set_agent(SessionAgent.from_claims(claims, fresh))
-        await page.start(open_id)
+        view.set_agent(SessionAgent.from_claims(claims, fresh))
+        await banner.load()
+        await view.start(open_id)
 
     def destroyed(_context: Any) -> None:
         unsubscribe()
-        page.close()
+        unsubscribe_banner()
+        view.close()
 
     pn.state.onload(load)
     pn.state.on_session_destroyed(destroyed)
-    pn.state.add_periodic_callback(page.tick, period=10_000)  # type: ignore[arg-type]  # coroutines work
+    pn.state.add_periodic_callback(view.tick, period=TICK_MS)  # type: ignore[arg-type]  # coroutines work
+    pn.state.add_periodic_callback(banner.tick, period=BANNER_TICK_MS)  # type: ignore[arg-type]
     return layout

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from tornado.web import RequestHandler
 
 from console import pages
 from console.i18n import Translator, pick_language
+from console.login_guard import FORM_COOKIE, LoginThrottle, form_token_matches, new_form_token
 from social_care.config import Settings
 from social_care.store.agents import agent_for_login
 from social_care.store.db import Database
@@ -127,6 +129,15 @@ def safe_next(target: str | None, default: str = "/inbox") -> str:
     return target
 
 
+def landing(target: str | None, role: str) -> str:
+    """Where to go after sign-in: the requested page if the role may open it, else the role's home."""
+    path = safe_next(target, default="")
+    page = path.split("?", 1)[0].strip("/")
+    if not path or (page in pages.PAGE_ROLES and not pages.may_open(page, role)):
+        return pages.home_for(role)
+    return path
+
+
 class ConsoleAuth(AuthProvider):
     """Tells Bokeh who the browser is from our cookie; the page and the websocket both go through it."""
 
@@ -155,19 +166,23 @@ def _language_of(handler: RequestHandler, default: str | None) -> str:
 class LoginHandler(RequestHandler):
     """GET shows the form; POST checks the password against the stored scrypt hash."""
 
-    def initialize(self, db: Database, signer: SessionSigner, default_language: str | None, secure: bool) -> None:
+    def initialize(self, db: Database, signer: SessionSigner, default_language: str | None, secure: bool,
+                   throttle: LoginThrottle) -> None:
         self.db = db
         self.signer = signer
         self.default_language = default_language
         self.secure = secure
+        self.throttle = throttle
 
     def _page(self, t: Translator, *, message: str = "", name: str = "", status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Frame-Options", "DENY")
-        target = safe_next(self.get_argument("next", None))
-        self.write(pages.login_page(t, message=message, name=name, next_path=target))
+        target = safe_next(self.get_argument("next", None), default="")
+        token = new_form_token()
+        self.set_cookie(FORM_COOKIE, token, path=LOGIN_PATH, httponly=True, samesite="Strict", secure=self.secure)
+        self.write(pages.login_page(t, message=message, name=name, next_path=target, form_token=token))
 
     def get(self) -> None:
         t = Translator(_language_of(self, self.default_language))
@@ -182,17 +197,31 @@ class LoginHandler(RequestHandler):
         t = Translator(_language_of(self, self.default_language))
         name = self.get_body_argument("name", "")[:MAX_FIELD].strip()
         password = self.get_body_argument("password", "")[:MAX_FIELD]
+        if not form_token_matches(self.get_cookie(FORM_COOKIE), self.get_body_argument("form_token", None)):
+            # Not posted from our own form in this browser (or its cookie is gone): show a fresh form.
+            self._page(t, message=t("login.form_expired"), name=name, status=403)
+            return
+        address = self.request.remote_ip or "?"
+        wait = self.throttle.retry_after(name, address)
+        if wait > 0:
+            logger.warning("console sign-in throttled after repeated failures")
+            self.set_header("Retry-After", str(math.ceil(wait)))
+            self._page(t, message=t("login.throttled", minutes=math.ceil(wait / 60)), name=name, status=429)
+            return
         agent = await agent_for_login(self.db, name, password) if name and password else None
         if agent is None:
+            self.throttle.failed(name, address)
             logger.info("console sign-in refused")
             self._page(t, message=t("login.failed"), name=name, status=401)
             return
+        self.throttle.succeeded(name, address)
+        self.clear_cookie(FORM_COOKIE, path=LOGIN_PATH)
         language = pick_language(agent.language, self.default_language)
         value = self.signer.issue(agent_id=agent.id, name=agent.name, role=agent.role, language=language)
         self.set_cookie(COOKIE, value, path="/", httponly=True, samesite="Lax", secure=self.secure,
                         expires_days=self.signer.ttl / 86400)
         logger.info("console sign-in: agent %s", agent.id)
-        self.redirect(safe_next(self.get_body_argument("next", None)))
+        self.redirect(landing(self.get_body_argument("next", None), agent.role))
 
 
 class LogoutHandler(RequestHandler):

@@ -2,8 +2,9 @@
 
 Definitions (the same ones an audit recomputes from the messages):
 - A customer message is *answered* by the first later outbound message written by a person
-  (not automated) that did not fail: a delivered reply answers at its delivery time, a pending or
-  unknown one at the time the agent pressed Send. A failed reply answers nothing.
+  (not automated) that the platform accepted, at its delivery time. A reply still pending, of unknown
+  outcome, or failed answers nothing yet: the clock stops only when the customer can read the answer,
+  exactly as in docs/metrics.md, so the console and the dashboard never disagree.
 - *Waiting*: from the oldest unanswered customer message to now; none when everything is answered.
 - *First response*: from the first customer message to the first human reply after it.
 Bot or automatic messages (automated=True, outbound or inbound) never stop or start a clock.
@@ -36,13 +37,8 @@ def _arrived(message: ClockMessage) -> datetime:
     return min(message.sent_at, message.received_at)
 
 
-def _human_reply(message: ClockMessage) -> bool:
-    return message.direction == "outbound" and not message.automated and message.delivery_status != "failed"
-
-
-def _answered_at(message: ClockMessage) -> datetime:
-    # The outbox moves sent_at to the delivery time; before that, received_at is when Send was pressed.
-    return message.sent_at if message.delivery_status == "sent" else message.received_at
+def _delivered_human_reply(message: ClockMessage) -> bool:
+    return message.direction == "outbound" and not message.automated and message.delivery_status == "sent"
 
 
 def response_clocks(messages: Sequence[ClockMessage]) -> Clocks:
@@ -57,8 +53,9 @@ def response_clocks(messages: Sequence[ClockMessage]) -> Clocks:
                 first_customer = at
             if oldest_unanswered is None:
                 oldest_unanswered = at
-        elif _human_reply(message):
+        elif _delivered_human_reply(message):
             if first_customer is not None and first_response is None:
-                first_response = max(0.0, (_answered_at(message) - first_customer).total_seconds())
+                # The outbox moves sent_at to the moment the platform accepted the reply.
+                first_response = max(0.0, (message.sent_at - first_customer).total_seconds())
             oldest_unanswered = None
     return Clocks(oldest_unanswered, first_response)

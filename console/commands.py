@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from social_care import actions
 from social_care.bus import Bus
 from social_care.outbox.sender import RetryRefused, retry_delivery
-from social_care.permissions import STAFF, can_see
+from social_care.permissions import WORKING_ROLES, can_see
+from social_care.pipeline.conversation_state import refresh_conversation
 from social_care.store.db import Database
-from social_care.store.models import Agent, Conversation, Event, Message
-from social_care.store.types import utcnow
+from social_care.store.models import Agent, Conversation, Message
 from triage import TriageRules
 
 
@@ -33,7 +33,7 @@ async def _agent(session: AsyncSession, agent_id: int) -> Agent:
     agent = await session.get(Agent, agent_id)
     if agent is None or not agent.active:
         raise actions.Forbidden("your account is no longer active")
-    if agent.role not in STAFF:
+    if agent.role not in WORKING_ROLES:
         raise actions.Forbidden(f"the {agent.role} role cannot work on conversations here")
     return agent
 
@@ -93,21 +93,16 @@ class Commands:
 
     async def snooze(self, agent_id: int, conversation_id: int, until: datetime, *, now: datetime | None = None) -> None:
         """Hide an open conversation until `until`; a customer message wakes it earlier (ingest does that)."""
-        now = now or utcnow()
-        if until.tzinfo is None:
-            raise actions.Invalid("the snooze time needs a time zone")
-        if until <= now:
-            raise actions.Invalid("snooze until a time in the future")
         async with self.db.write() as session:
             agent = await _agent(session, agent_id)
-            conversation = await actions.load_conversation(session, agent, conversation_id, lock=True)
-            if conversation.status == "resolved":
-                raise actions.Conflict("a resolved conversation cannot be snoozed; reopen it first")
-            conversation.status = "open"
-            conversation.snoozed_until = until
-            conversation.updated_at = now
-            session.add(Event(conversation_id=conversation.id, agent_id=agent.id, kind="snoozed", at=now,
-                              data={"until": until.isoformat()}))
+            await actions.snooze(session, agent, conversation_id, until, now=now)
+        self._changed(conversation_id)
+
+    async def tag(self, agent_id: int, conversation_id: int, tags: list[str]) -> None:
+        """Replace the conversation's tags (lowercase slugs such as lead, praise, pr, partnership)."""
+        async with self.db.write() as session:
+            agent = await _agent(session, agent_id)
+            await actions.tag(session, agent, conversation_id, tags)
         self._changed(conversation_id)
 
     async def forward(self, agent_id: int, conversation_id: int, queue: str, note: str | None) -> None:
@@ -115,12 +110,13 @@ class Commands:
         async with self.db.write() as session:
             agent = await _agent(session, agent_id)
             await actions.forward(session, agent, conversation_id, queue, note or None)
+            if self.rules is not None:  # the new queue has its own SLA target (marketing: maybe none)
+                await session.flush()
+                await refresh_conversation(session, conversation_id, self.rules)
         self._changed(conversation_id)
 
     async def correct_triage(self, agent_id: int, message_id: int, changes: dict[str, Any]) -> None:
         """Correct a customer message's queue or flags (a label for retraining) and re-prioritise the thread."""
-        from social_care.pipeline.conversation_state import refresh_conversation
-
         if self.rules is None:
             raise actions.Conflict("triage is not configured in this process")
         async with self.db.write() as session:

@@ -1,16 +1,18 @@
 """What every console session shares (store, bus, presence, sign-in) and who one session is."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from console.auth import Claims, SessionSigner
-from console.canned import CannedReply
+from console.canned import CannedLibrary, CannedReply
 from console.commands import Commands
 from console.presence import Presence
 from console.sharing import SharedResults
 from social_care.bus import Bus
+from social_care.metrics.registry import MetricsConfig
 from social_care.permissions import visible_queues
 from social_care.store.db import Database
 from social_care.store.models import Agent
@@ -32,9 +34,14 @@ class ConsoleContext:
     signer: SessionSigner
     brand: str
     default_language: str
-    canned: list[CannedReply] = field(default_factory=list)
+    canned: CannedLibrary = field(default_factory=CannedLibrary)  # live: iterate it, never keep a copy
     now: Callable[[], datetime] = utcnow
+    metrics: MetricsConfig | None = None  # SLA rules and business hours for the dashboard and alerts
     pages: SharedResults | None = None  # inbox pages shared between sessions (None: every session queries)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.canned, CannedLibrary):  # a plain list (tests, tools): a fixed library
+            self.canned = CannedLibrary(replies=cast(Iterable[CannedReply], self.canned))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ _EN: dict[str, str] = {
     "login.password": "Password",
     "login.submit": "Sign in",
     "login.failed": "Wrong name or password.",
+    "login.form_expired": "The sign-in form expired. Please sign in again.",
+    "login.throttled": "Too many failed attempts. Try again in {minutes} min.",
     "login.expired": "Your session expired. Sign in again: your draft is kept.",
     "login.logged_out": "You are signed out.",
     "forbidden.title": "Not for your role",
@@ -20,6 +22,15 @@ _EN: dict[str, str] = {
     "logout": "Sign out",
     "signed_in_as": "{name} · {role}",
     "inbox.title": "Inbox",
+    "marketing.title": "Marketing",
+    "dashboard.title": "Dashboard",
+    "canned.title": "Canned replies",
+    "handoff.by": "from {queue}, sent by {name}",
+    "handoff.triage": "sent here by triage",
+    "action.hand_back": "Hand back to support",
+    "action.hand_back_note": "Note for support",
+    "action.tags": "Tags",
+    "action.save_tags": "Save tags",
     "inbox.total": "{total} conversations",
     "inbox.empty": "Nothing here. New conversations appear on their own.",
     "inbox.page": "Page {page} of {pages}",
@@ -152,6 +163,8 @@ _EN: dict[str, str] = {
     "event.status_changed": "status {from} → {to}",
     "event.forwarded": "forwarded {from} → {to}",
     "event.snoozed": "snoozed until {until}",
+    "event.tagged": "tags: {tags}",
+    "event.spike_alert": "spike alert",
     "event.triage_corrected": "triage corrected: {changes}",
     "event.edited": "customer edited a message",
     "event.blocked": "customer blocked the brand",
@@ -165,12 +178,23 @@ _IT: dict[str, str] = {
     "login.password": "Password",
     "login.submit": "Accedi",
     "login.failed": "Nome o password errati.",
+    "login.form_expired": "Il modulo di accesso è scaduto. Accedi di nuovo.",
+    "login.throttled": "Troppi tentativi falliti. Riprova tra {minutes} min.",
     "login.expired": "La sessione è scaduta. Accedi di nuovo: la bozza è conservata.",
     "login.logged_out": "Sei uscito.",
     "forbidden.title": "Non per il tuo ruolo",
     "forbidden.body": "La pagina {page} è per {roles}. Sei entrato come {name} ({role}).",
     "logout": "Esci",
     "inbox.title": "Posta in arrivo",
+    "marketing.title": "Marketing",
+    "dashboard.title": "Cruscotto",
+    "canned.title": "Risposte pronte",
+    "handoff.by": "da {queue}, inviata da {name}",
+    "handoff.triage": "inviata qui dal triage",
+    "action.hand_back": "Restituisci all'assistenza",
+    "action.hand_back_note": "Nota per l'assistenza",
+    "action.tags": "Etichette",
+    "action.save_tags": "Salva etichette",
     "inbox.total": "{total} conversazioni",
     "inbox.empty": "Niente qui. Le nuove conversazioni compaiono da sole.",
     "inbox.page": "Pagina {page} di {pages}",
@@ -299,12 +323,21 @@ _IT: dict[str, str] = {
     "event.status_changed": "stato {from} → {to}",
     "event.forwarded": "inoltrata {from} → {to}",
     "event.snoozed": "posticipata fino a {until}",
+    "event.tagged": "etichette: {tags}",
+    "event.spike_alert": "allarme picco",
     "event.triage_corrected": "triage corretto: {changes}",
     "event.edited": "il cliente ha modificato un messaggio",
     "event.blocked": "il cliente ha bloccato il brand",
     "event.unblocked": "il cliente ha sbloccato il brand",
     "by": "da {name}",
 }
+
+from console import canned_strings  # noqa: E402  (its own module: the canned-replies page's strings)
+_EN.update(canned_strings.EN)
+_IT.update(canned_strings.IT)
+from console.dashboard import strings as dashboard_strings  # noqa: E402  (dashboard and spike banner)
+_EN.update(dashboard_strings.EN)
+_IT.update(dashboard_strings.IT)
 
 CATALOGS: Mapping[str, Mapping[str, str]] = {"en": _EN, "it": {**_EN, **_IT}}
 

@@ -5,15 +5,33 @@ from html import escape
 
 from console.i18n import Translator
 
-# The inbox is for the people who answer customers; marketing gets its own view in a later issue.
+# The inbox is for the people who answer customers; marketing works its own queue on its own page.
 PAGE_ROLES: dict[str, frozenset[str]] = {
     "inbox": frozenset({"agent", "manager", "admin"}),
+    "marketing": frozenset({"marketing", "manager", "admin"}),
+    "dashboard": frozenset({"manager", "admin"}),
+    "canned": frozenset({"manager", "admin"}),
 }
+# The order pages appear in the navigation bar.
+PAGE_ORDER = ("inbox", "marketing", "dashboard", "canned")
 
 
 def may_open(page: str, role: str) -> bool:
     """Whether `role` may open `page`."""
     return role in PAGE_ROLES.get(page, frozenset())
+
+
+def home_for(role: str) -> str:
+    """Where a role lands after signing in: the first page it may open (the inbox for care staff)."""
+    for page in PAGE_ORDER:
+        if may_open(page, role):
+            return f"/{page}"
+    return "/login"
+
+
+def pages_for(role: str) -> tuple[str, ...]:
+    """The pages a role may open, in navigation order."""
+    return tuple(page for page in PAGE_ORDER if may_open(page, role))
 
 
 _STYLE = """
@@ -29,7 +47,7 @@ font-size:1rem;cursor:pointer}
 """
 
 
-def login_page(t: Translator, *, message: str, name: str, next_path: str) -> str:
+def login_page(t: Translator, *, message: str, name: str, next_path: str, form_token: str) -> str:
     """The sign-in form; every value is escaped."""
     note = f'<p class="message" role="alert">{escape(message)}</p>' if message else ""
     return f"""<!doctype html>
@@ -38,6 +56,7 @@ def login_page(t: Translator, *, message: str, name: str, next_path: str) -> str
 <body><main><h1>{escape(t("login.title"))}</h1>{note}
 <form method="post" action="/login" class="sc-login">
 <input type="hidden" name="next" value="{escape(next_path)}">
+<input type="hidden" name="form_token" value="{escape(form_token)}">
 <label for="name">{escape(t("login.name"))}</label>
 <input id="name" name="name" autocomplete="username" required value="{escape(name)}" autofocus>
 <label for="password">{escape(t("login.password"))}</label>

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from social_care.store.models import Agent, Channel, Contact, Conversation, Identity, Message
+from social_care.store.models import Agent, Channel, Contact, Conversation, Event, Identity, Message
 
 SCOPES = ("all", "mine", "unassigned")
 STATUSES = ("open", "snoozed", "pending", "resolved", "all")
@@ -59,6 +59,17 @@ class InboxItem:
     snoozed_until: datetime | None
     assignee_id: int | None
     assignee_name: str | None
+    handoff: Handoff | None = None  # the hand-off that put it in its current queue, if a person made one
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Who moved a conversation into the queue it is in now, and the note they left for that queue."""
+
+    by: str | None
+    from_queue: str | None
+    note: str | None
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,7 @@ async def inbox_page(
     position = {cid: index for index, cid in enumerate(ids)}
     rows.sort(key=lambda row: position[row[0].id])
     latest = await _latest_inbound(session, ids)
+    handoffs = await _handoffs(session, {row[0].id: row[0].queue for row in rows})
     items = []
     for conversation, channel, contact, identity, assignee_name in rows:
         message = latest.get(conversation.id)
@@ -219,9 +231,34 @@ async def inbox_page(
                 snoozed_until=conversation.snoozed_until,
                 assignee_id=conversation.assignee_id,
                 assignee_name=assignee_name,
+                handoff=handoffs.get(conversation.id),
+                tags=tuple(conversation.tags or ()),
             )
         )
     return items, total
+
+
+async def _handoffs(session: AsyncSession, queues: dict[int, str]) -> dict[int, Handoff]:
+    """For each conversation, the latest forward into the queue it is in now (none if triage put it there)."""
+    if not queues:
+        return {}
+    rows = await session.execute(
+        # `kind || ''` keeps SQLite on the (conversation_id, id) index rather than the kind index.
+        select(Event.conversation_id, Event.data, Agent.name).outerjoin(Agent, Agent.id == Event.agent_id)
+        .where(Event.conversation_id.in_(list(queues)), Event.kind.concat("") == "forwarded")
+        .order_by(Event.id)
+    )
+    found: dict[int, Handoff] = {}
+    for cid, data, name in rows:
+        data = data if isinstance(data, dict) else {}
+        if cid is None:
+            continue
+        if data.get("to") == queues[cid]:
+            note = data.get("note")
+            found[cid] = Handoff(name, data.get("from"), note if isinstance(note, str) and note else None)
+        else:
+            found.pop(cid, None)  # moved on since: an older hand-off no longer explains the queue
+    return found
 
 
 @dataclass(frozen=True)

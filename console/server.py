@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,42 +10,44 @@ from typing import Any
 import panel as pn
 from tornado.web import RequestHandler
 
-from console.app import inbox_app
+from console.app import page_app
 from console.auth import (
-    DEFAULT_TTL,
     LOGIN_PATH,
     LOGOUT_PATH,
     ConsoleAuth,
     LoginHandler,
     LogoutHandler,
+    COOKIE,
     SessionSigner,
     session_secret,
 )
-from console.canned import load_canned
+from console.canned import CannedLibrary
 from console.commands import Commands
 from console.context import ConsoleContext
 from console.i18n import pick_language
+from console.login_guard import LoginThrottle
+from console.page_registry import page_factories
+from console.pages import home_for
 from console.presence import PRESENCE_TOPIC, Presence
 from console.sharing import SharedResults
 from social_care.config import Settings
 
 logger = logging.getLogger(__name__)
 
-ENV_PORT = "SOCIAL_CARE_CONSOLE_PORT"
-ENV_LANGUAGE = "SOCIAL_CARE_CONSOLE_LANGUAGE"
-ENV_SESSION_TTL = "SOCIAL_CARE_CONSOLE_SESSION_TTL"  # seconds; until Settings has a console section
-ENV_ORIGINS = "SOCIAL_CARE_CONSOLE_ORIGINS"  # extra host:port values browsers reach the console by
-
-
 def console_port(settings: Settings) -> int:
-    """$SOCIAL_CARE_CONSOLE_PORT, else the service port + 1 (until Settings has a console port)."""
-    raw = os.environ.get(ENV_PORT)
-    return int(raw) if raw else settings.port + 1
+    """The console's port: [console] port (or $SOCIAL_CARE_CONSOLE_PORT), else the service port + 1."""
+    return settings.console_settings.port_for(settings.port)
 
 
 class _RootRedirect(RequestHandler):
+    """`/` goes to the signed-in role's home page, or to sign-in."""
+
+    def initialize(self, signer: SessionSigner) -> None:
+        self.signer = signer
+
     def get(self) -> None:
-        self.redirect("/inbox")
+        claims = self.signer.verify(self.get_cookie(COOKIE))
+        self.redirect(home_for(claims.role) if claims else LOGIN_PATH)
 
 
 @dataclass
@@ -66,41 +67,50 @@ class ConsoleHandle:
     def stop(self) -> None:
         """Stop listening; open browser sessions are dropped."""
         self.unsubscribe()
+        self.context.canned.stop()
         self.server.stop()
+
+
+def _session_builder(context: ConsoleContext, name: str, factory: Any) -> Callable[[], Any]:
+    # A function, so Panel builds the page once per browser session.
+    return lambda: page_app(context, name, factory)
 
 
 async def start_console(runtime: Any, settings: Settings, *, port: int | None = None,
                         host: str | None = None, signer: SessionSigner | None = None) -> ConsoleHandle:
     """Start the console next to the service, on the runtime's store and bus; call `stop()` to end it."""
     host = host or settings.host
+    options = settings.console_settings
     port = console_port(settings) if port is None else port
-    ttl = float(os.environ.get(ENV_SESSION_TTL) or DEFAULT_TTL)
-    signer = signer or SessionSigner(session_secret(settings), ttl=ttl)
+    signer = signer or SessionSigner(session_secret(settings), ttl=options.session_ttl)
     presence = Presence()
     context = ConsoleContext(
         db=runtime.db, bus=runtime.bus, commands=Commands(runtime.db, runtime.bus, getattr(runtime, "rules", None)), presence=presence,
         signer=signer, brand=settings.brand,
-        default_language=pick_language(os.environ.get(ENV_LANGUAGE)), canned=load_canned(),
-        pages=SharedResults(),
+        default_language=pick_language(options.language), canned=CannedLibrary(runtime.db, runtime.bus),
+        pages=SharedResults(), metrics=getattr(runtime, "metrics", None),
     )
     assert context.pages is not None
+    await context.canned.start(seed_from=options.canned_replies)
     unsubscribe = runtime.bus.subscribe(context.pages.on_bus)
     presence.on_change = lambda ids: runtime.bus.publish(PRESENCE_TOPIC, ids=ids)
     secure = bool(settings.public_url and settings.public_url.startswith("https://"))
     origins = [f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     if settings.public_url:
         origins.append(settings.public_url.split("://", 1)[-1].rstrip("/"))
-    origins += [o.strip() for o in os.environ.get(ENV_ORIGINS, "").split(",") if o.strip()]
+    origins += list(options.origins)
     previous_sigint = signal.getsignal(signal.SIGINT)
+    factories = page_factories()
+    apps = {name: _session_builder(context, name, factory) for name, factory in factories.items()}
     server = pn.serve(
-        {"inbox": lambda: inbox_app(context)},  # a function, so Panel builds it once per session
-        port=port, address=host, start=False, show=False, title={"inbox": "social-care"},
+        apps, port=port, address=host, start=False, show=False, title={name: "social-care" for name in apps},
         websocket_origin=origins, auth_provider=ConsoleAuth(signer),
         extra_patterns=[
             (LOGIN_PATH, LoginHandler, {"db": runtime.db, "signer": signer,
-                                        "default_language": context.default_language, "secure": secure}),
+                                        "default_language": context.default_language, "secure": secure,
+                                        "throttle": LoginThrottle()}),
             (LOGOUT_PATH, LogoutHandler, {"signer": signer}),
-            (r"/", _RootRedirect),
+            (r"/", _RootRedirect, {"signer": signer}),
         ],
         check_unused_sessions=5_000, unused_session_lifetime=15_000,
     )

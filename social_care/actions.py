@@ -1,8 +1,10 @@
 """What agents do to conversations: reply, note, assign, change status, forward; each one an event."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +30,9 @@ from triage.corrections import validate as validate_correction
 from social_care.store.types import utcnow
 
 MAX_NOTE_LENGTH = 20_000
+MAX_TAGS = 10
+SUGGESTED_TAGS = ("lead", "praise", "pr", "partnership")  # marketing's vocabulary; free tags are allowed too
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 class ActionError(Exception):
@@ -254,6 +259,58 @@ async def forward(
         session.add(Message(conversation_id=conversation.id, channel_id=conversation.channel_id,
                             direction=Direction.NOTE, kind="note", agent_id=agent.id,
                             text=note_text, sent_at=now, received_at=now))
+    return conversation
+
+
+async def snooze(session: AsyncSession, agent: Agent, conversation_id: int, until: object, *,
+                 now: datetime | None = None) -> Conversation:
+    """Hide a conversation until `until` (aware, in the future); a customer message wakes it earlier."""
+    now = now or utcnow()
+    if not isinstance(until, datetime):
+        raise Invalid("until must be a date and time")
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise Invalid("the snooze time needs a time zone")
+    if until <= now:
+        raise Invalid("snooze until a time in the future")
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    if conversation.status == ConversationStatus.RESOLVED:
+        raise Conflict("a resolved conversation cannot be snoozed; reopen it first")
+    conversation.status = ConversationStatus.OPEN.value
+    conversation.snoozed_until = until
+    session.add(Event(conversation_id=conversation.id, agent_id=agent.id, kind="snoozed", at=now,
+                      data={"until": until.isoformat()}))
+    conversation.updated_at = now
+    return conversation
+
+
+def clean_tags(tags: object) -> list[str]:
+    """A list of lowercase slugs, at most 10, duplicates dropped, in the order given."""
+    if not isinstance(tags, list):
+        raise Invalid("tags must be a list of strings")
+    clean: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not TAG_PATTERN.fullmatch(tag):
+            shown = repr(tag)[:40]
+            raise Invalid(f"tag {shown} is not a lowercase slug: a-z or 0-9 first, then a-z, 0-9, _ or -, "
+                          f"32 characters at most (e.g. {', '.join(SUGGESTED_TAGS)})")
+        if tag not in clean:
+            clean.append(tag)
+    if len(clean) > MAX_TAGS:
+        raise Invalid(f"{len(clean)} tags; a conversation has at most {MAX_TAGS}")
+    return clean
+
+
+async def tag(session: AsyncSession, agent: Agent, conversation_id: int, tags: object) -> Conversation:
+    """Replace a conversation's tags (marketing: only on marketing threads, as it sees no others)."""
+    clean = clean_tags(tags)
+    conversation = await load_conversation(session, agent, conversation_id, lock=True)
+    previous = list(conversation.tags or [])
+    added = [t for t in clean if t not in previous]
+    removed = [t for t in previous if t not in clean]
+    if clean == previous:
+        return conversation
+    conversation.tags = clean
+    _event(session, conversation, agent, "tagged", added=added, removed=removed, tags=clean)
     return conversation
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from social_care.secrets import Secret
-from social_care.settings_fields import secret_field
+from social_care.settings_fields import seconds_field, secret_field, text_field
 from social_care.store.db import DEFAULT_URL
 
 ENV_CONFIG = "SOCIAL_CARE_CONFIG"
@@ -32,6 +32,40 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: the spike watcher's thresholds, how often it checks, and the optional outgoing webhook."""
+
+    webhook_url: Secret | None = None  # a secret: webhook URLs often carry a token
+    sigmas: float = 3.0
+    min_count: int = 5
+    baseline_days: int = 7
+    check_interval: float = 300.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """[console]: where the agents' console listens, how long a sign-in lasts, its default language."""
+
+    port: int | None = None  # None: the service port + 1
+    session_ttl: float = 12 * 3600.0
+    language: str = "en"
+    origins: tuple[str, ...] = ()  # extra host:port values browsers reach the console by (a proxy)
+    canned_replies: str | None = None  # TOML file that seeds the canned replies on first start
+
+    def port_for(self, service_port: int) -> int:
+        """The console's port next to a service on `service_port`."""
+        return self.port if self.port is not None else service_port + 1
+
+
+# Environment overrides of [console], for a deployment (or a test) that cannot edit its file.
+CONSOLE_ENV = {"port": "SOCIAL_CARE_CONSOLE_PORT", "session_ttl": "SOCIAL_CARE_CONSOLE_SESSION_TTL",
+               "language": "SOCIAL_CARE_CONSOLE_LANGUAGE", "origins": "SOCIAL_CARE_CONSOLE_ORIGINS",
+               "canned_replies": "SOCIAL_CARE_CANNED_REPLIES"}
+CONSOLE_LANGUAGES = ("en", "it")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `serve` and `demo` need to run."""
 
@@ -48,6 +82,8 @@ class Settings:
     triage: Mapping[str, Any] = field(default_factory=dict)
     business_hours: Mapping[str, Any] = field(default_factory=dict)
     brand: str = "ACME"
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    console_settings: ConsoleSettings = field(default_factory=ConsoleSettings)
 
 
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -83,6 +119,73 @@ def _business_hours(table: Mapping[str, Any]) -> Mapping[str, Any]:
         except BusinessHoursError as err:
             raise ConfigError(f"[business_hours] {err}") from err
     return table
+
+
+def _alerts(section: Mapping[str, Any], env: Mapping[str, str]) -> AlertSettings:
+    """Validate [alerts]; every error names the key, never the webhook URL."""
+    where = "[alerts]"
+    section = dict(section)
+    for key, kind in (("check_interval", float), ("min_count", int)):
+        # e.g. SOCIAL_CARE_ALERTS_CHECK_INTERVAL=60: tune a deployment (or a test) without editing its file.
+        raw = env.get(f"SOCIAL_CARE_ALERTS_{key.upper()}")
+        if raw:
+            try:
+                section[key] = kind(raw)
+            except ValueError as err:
+                raise ConfigError(f"SOCIAL_CARE_ALERTS_{key.upper()} must be a number") from err
+    sigmas = _typed(section, "alerts", "sigmas", float, AlertSettings.sigmas)
+    min_count = _typed(section, "alerts", "min_count", int, AlertSettings.min_count)
+    days = _typed(section, "alerts", "baseline_days", int, AlertSettings.baseline_days)
+    enabled = _typed(section, "alerts", "enabled", bool, AlertSettings.enabled)
+    if sigmas < 0:
+        raise ConfigError("alerts.sigmas must not be negative")
+    if min_count < 1:
+        raise ConfigError("alerts.min_count must be at least 1")
+    if not 1 <= days <= 60:
+        raise ConfigError("alerts.baseline_days must be between 1 and 60")
+    url = secret_from(section, "webhook_url", "alerts", env)
+    if url is not None and not url.reveal().startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: 'webhook_url' must be an http:// or https:// URL")
+    return AlertSettings(webhook_url=url, sigmas=sigmas, min_count=min_count, baseline_days=days,
+                         check_interval=seconds_field(section, "check_interval", AlertSettings.check_interval, where,
+                                                      ConfigError),
+                         enabled=enabled)
+
+
+def _console(section: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleSettings:
+    """Validate [console], with the environment overriding the file key by key."""
+    section = dict(section)
+    unknown = set(section) - set(CONSOLE_ENV)
+    if unknown:
+        raise ConfigError(f"[console]: unknown key {sorted(unknown)[0]!r} (known: {', '.join(CONSOLE_ENV)})")
+    for key, name in CONSOLE_ENV.items():
+        raw = env.get(name)
+        if not raw:
+            continue
+        if key == "origins":
+            section[key] = [part.strip() for part in raw.split(",") if part.strip()]
+        elif key in ("port", "session_ttl"):
+            try:
+                section[key] = int(raw) if key == "port" else float(raw)
+            except ValueError as err:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from err
+        else:
+            section[key] = raw
+    port = _typed(section, "console", "port", int, None)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"console.port must be between 1 and 65535, got {port}")
+    language = _typed(section, "console", "language", str, "en").lower()[:2]
+    if language not in CONSOLE_LANGUAGES:
+        raise ConfigError(f"console.language must be one of {', '.join(CONSOLE_LANGUAGES)}")
+    origins = section.get("origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) and o for o in origins):
+        raise ConfigError("console.origins must be a list of host:port strings")
+    return ConsoleSettings(
+        port=port,
+        session_ttl=seconds_field(section, "session_ttl", ConsoleSettings.session_ttl, "[console]", ConfigError),
+        language=language, origins=tuple(origins),
+        canned_replies=text_field(section, "canned_replies", "[console]", ConfigError),
+    )
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,4 +237,6 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         triage=_section(data, "triage"),
         business_hours=_business_hours(_section(data, "business_hours")),
         brand=_typed(service, "service", "brand", str, "ACME"),
+        alerts=_alerts(_section(data, "alerts"), env),
+        console_settings=_console(_section(data, "console"), env),
     )

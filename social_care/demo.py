@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from connectors.telegram.sandbox import TelegramSandbox
 from connectors.x.sandbox import XSandbox, snowflake_now
 from social_care.config import RetryPolicy, Settings
-from social_care.demo_script import SCRIPT, X_CUSTOMERS, X_SCRIPT, DemoLine
+from social_care.demo_script import PRESALE_NOTE, PRIYA, SCRIPT, X_CUSTOMERS, X_SCRIPT, DemoLine
 from social_care.runner import start_service, wait_for_stop
 from social_care.store.agents import add_agent, rotate_token, set_password
 from social_care.store.db import Database
@@ -141,6 +143,27 @@ async def _echo_x_replies(sandbox: XSandbox) -> None:
         seen_tweets, seen_dms = len(tweets), len(dms)
 
 
+async def forward_presale_question(api: str, token: str, *, customer: str = PRIYA.first_name,
+                                   note: str = PRESALE_NOTE, timeout: float = 120.0) -> int | None:
+    """Play an agent who hands a customer's pre-sale question to marketing with a note, through the REST API."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession(headers=headers) as http:
+        while asyncio.get_running_loop().time() < deadline:
+            async with http.get(f"{api}/api/conversations", params={"limit": "100"}) as response:
+                listed = await response.json() if response.status == 200 else {"conversations": []}
+            for conversation in listed["conversations"]:
+                name = (conversation["customer"] or {}).get("name") or ""
+                if name.startswith(customer) and conversation["queue"] != "marketing":
+                    async with http.post(f"{api}/api/conversations/{conversation['id']}/forward",
+                                         json={"queue": "marketing", "note": note}) as response:
+                        if response.status == 200:
+                            print(f"[demo] giulia forwarded {customer}'s question to marketing", flush=True)
+                            return int(conversation["id"])
+            await asyncio.sleep(2)
+    return None
+
+
 async def run_demo(folder: Path, *, port: int = 8080, sandbox_port: int = 8082, x_sandbox_port: int = 8083,
                    speed: float = 1.0, duration: float | None = None) -> None:
     """Run the whole demo until Ctrl+C (or for `duration` seconds)."""
@@ -165,7 +188,9 @@ social-care demo is running (database: {folder / 'social-care.db'})
   X fake          {x_sandbox.url}/sandbox/state  (tweets and DMs the brand sent: {x_sandbox.url}/sandbox/sent)
   Channels        {api}/api/channels           (state, X rate-limit budgets)
 
-  Console         {console_url}/inbox   (sign in as giulia, luca or marco with the password below)
+  Console         {console_url}/inbox       agents (giulia, luca) and the manager (marco)
+                  {console_url}/marketing   marketing (sara): threads triage or an agent sent there
+                  {console_url}/dashboard   the manager's trends, response times and SLAs (marco)
 
   Demo agents (console password for all: {DEMO_PASSWORD}) and their API tokens (new on every start):
 """ + "\n".join(f"    {name:<7} {role:<10} {tokens[name]}" for name, role, _ in DEMO_AGENTS) + f"""
@@ -181,7 +206,8 @@ social-care demo is running (database: {folder / 'social-care.db'})
 Customers start writing now. Ctrl+C stops the demo.
 """, flush=True)
     tasks = [asyncio.create_task(play_script(sandbox, speed)), asyncio.create_task(_echo_bot_messages(sandbox)),
-             asyncio.create_task(play_x_script(x_sandbox, speed)), asyncio.create_task(_echo_x_replies(x_sandbox))]
+             asyncio.create_task(play_x_script(x_sandbox, speed)), asyncio.create_task(_echo_x_replies(x_sandbox)),
+             asyncio.create_task(forward_presale_question(api, tokens["giulia"]))]
     try:
         await wait_for_stop(duration)
     finally:

@@ -71,6 +71,10 @@ SCRIPT: tuple[DemoLine, ...] = (
 )
 
 
+# What the demo's agent writes when she hands Priya's pre-sale question to marketing.
+PRESALE_NOTE = "Pre-sale question about the premium plan: a possible upgrade, over to you."
+
+
 NINA = DemoXCustomer("90001", "nina_travels", "Nina Ferri", followers=48_200, verified=True)
 JAKE = DemoXCustomer("90002", "jake_codes", "Jake Morgan", followers=310)
 CHIARA = DemoXCustomer("90003", "chiaram", "Chiara Marino", followers=1_250)

@@ -5,6 +5,8 @@ from social_care.store.models import Agent, Conversation, Queue, Role
 
 STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN})
 SUPERVISORS = frozenset({Role.MANAGER, Role.ADMIN})
+# Everyone signed in works on the conversations they can see (marketing: its own queue only).
+WORKING_ROLES = frozenset(Role)
 
 
 def can_see(agent: Agent, conversation: Conversation) -> bool:

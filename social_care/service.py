@@ -19,6 +19,9 @@ from social_care.backoff import Backoff
 from social_care.bus import Bus
 from social_care.config import ConfigError, Settings
 from social_care.errors import RateLimited, TransientError
+from social_care.metrics.cli import business_hours_of
+from social_care.metrics.registry import MetricsConfig
+from social_care.metrics.spike_watch import SpikeWatcher
 from social_care.outbox.sender import OutboxSender
 from social_care.pipeline.conversation_state import ConversationRefresher, refresh_conversation
 from social_care.pipeline.stages import Stage, default_stages
@@ -51,6 +54,8 @@ class Runtime:
     sender: OutboxSender | None = None
     refresher: ConversationRefresher | None = None
     rules: TriageRules | None = None
+    spikes: SpikeWatcher | None = None
+    metrics: MetricsConfig | None = None  # what the dashboard computes figures with
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def channel_status(self) -> list[dict[str, Any]]:
@@ -116,6 +121,8 @@ async def build_runtime(settings: Settings, *, stages: Sequence[Stage] | None = 
     runtime.sender = OutboxSender(db, runtime.ready, policy=settings.retry, bus=bus,
                                   interval=settings.outbox_interval, after_delivery=after_delivery)
     runtime.refresher = ConversationRefresher(db, rules, bus=bus)
+    runtime.metrics = MetricsConfig(rules, business_hours_of(settings))
+    runtime.spikes = SpikeWatcher.from_settings(db, bus, settings) if settings.alerts.enabled else None
     return runtime
 
 
@@ -174,6 +181,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime.tasks.append(asyncio.create_task(runtime.sender.run(), name="outbox"))
         if runtime.refresher is not None:
             runtime.tasks.append(asyncio.create_task(runtime.refresher.run(), name="priorities"))
+        if runtime.spikes is not None:
+            runtime.tasks.append(asyncio.create_task(runtime.spikes.run(), name="spike watch"))
         yield
     finally:
         for task in runtime.tasks:

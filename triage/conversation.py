@@ -5,7 +5,7 @@ Rules (pure; the store calls this whenever a message arrives, an agent replies, 
   nobody has replied). With no open message the thread is answered: P4, no SLA due, its queue the
   one of its latest message.
 - Queue: `support` if any open message is support (a problem wins), else `marketing` if any is,
-  else `other`.
+  else `other` — unless an agent chose the queue (forwarded or corrected it), which then stands.
 - Score: the highest message score among the open messages without their own waiting points, plus
   waiting points for the time since the oldest open message (`now - received_at`). Priority follows
   from the score with the brand's thresholds; an `other` thread stays P4 unless a rule or VIP scored.
@@ -56,6 +56,7 @@ def conversation_state(
     now: datetime,
     channel: str | None = None,
     last_reply_at: datetime | None = None,
+    queue: str | None = None,
 ) -> ConversationState:
     """The thread's priority, queue, SLA due time and reasons (see the module docstring)."""
     ordered = sorted(messages, key=lambda m: m.received_at)
@@ -63,9 +64,10 @@ def conversation_state(
         return ConversationState("P4", "other", None, 0, ())
     open_ = [m for m in ordered if last_reply_at is None or m.received_at > last_reply_at]
     if not open_:
-        return ConversationState("P4", ordered[-1].result.queue, None, 0, ())
-    queues = {m.result.queue for m in open_}
-    queue = next(q for q in ("support", "marketing", "other") if q in queues or q == "other")
+        return ConversationState("P4", queue or ordered[-1].result.queue, None, 0, ())
+    if queue is None:
+        queues = {m.result.queue for m in open_}
+        queue = next(q for q in ("support", "marketing", "other") if q in queues or q == "other")
     base_score, reasons = max((_base(m.result) for m in open_), key=lambda item: item[0])
     oldest = open_[0].received_at
     waiting = priority.waiting_points((now - oldest).total_seconds())

@@ -152,6 +152,7 @@ class ConversationModel(param.Parameterized):
             "snoozed_until": iso(c.snoozed_until),
             "queue": c.queue,
             "queue_text": t(f"queue.{c.queue}"),
+            "tags": list(c.tags or []),
             "priority": c.priority,
             "priority_reasons": list(c.priority_reasons or []),
             "public": c.public,
@@ -249,6 +250,7 @@ class ConversationModel(param.Parameterized):
             "to": t(f"status.{data['to']}") if e.kind == "status_changed" and data.get("to") else
             t(f"queue.{data['to']}") if e.kind == "forwarded" and data.get("to") else data.get("to", ""),
             "until": data.get("until", ""),
+            "tags": ", ".join(f"#{tag}" for tag in data.get("tags") or []) or "—",
             "changes": ", ".join(f"{k} → {self._value_text(k, v)}" for k, v in (data.get("changes") or {}).items())
             if e.kind == "triage_corrected" else "",
         }
@@ -361,7 +363,7 @@ class ConversationModel(param.Parameterized):
                 assert isinstance(until, datetime)
                 await commands.snooze(me, cid, until, now=self.context.now())
             elif name == "forward":
-                await commands.forward(me, cid, "marketing", values.get("note") or None)
+                await commands.forward(me, cid, values.get("queue") or "marketing", values.get("note") or None)
             elif name == "correct":
                 target = self.thread.get("triage_target")
                 if not target:
@@ -371,6 +373,8 @@ class ConversationModel(param.Parameterized):
                 if not changes:
                     raise actions.Conflict("nothing to correct: change the queue or a flag first")
                 await commands.correct_triage(me, int(target["message_id"]), changes)
+            elif name == "tag":
+                await commands.tag(me, cid, list(values.get("tags") or []))
             elif name == "retry":
                 await commands.retry(me, int(values["message_id"]))
             else:

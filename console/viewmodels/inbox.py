@@ -121,7 +121,18 @@ class InboxModel(param.Parameterized):
             "assignee": item.assignee_name or "",
             "mine": item.assignee_id == self.agent.id,
             "viewers": [name for name in viewers if name != self.agent.name],
+            "handoff": self._handoff(item),
+            "tags": list(item.tags),
         }
+
+    def _handoff(self, item: InboxItem) -> str:
+        """One line: who sent the thread to this queue and their note; for marketing also when triage did."""
+        t, handoff = self.t, item.handoff
+        if handoff is None:
+            return t("handoff.triage") if item.queue == "marketing" else ""
+        text = t("handoff.by", name=handoff.by or "?", queue=t(f"queue.{handoff.from_queue}")
+                 if handoff.from_queue else "?")
+        return f"{text}: {one_line(handoff.note)}" if handoff.note else text
 
     def move(self, step: int) -> None:
         """Move the keyboard cursor (j/k)."""

@@ -61,10 +61,12 @@ export function render({model, el: root}) {
       who.appendChild(sub);
       tr.appendChild(who);
       const msg = el("td", "col-message"); msg.appendChild(isolated("bdi", "sc-preview", row.preview));
+      if (row.handoff) msg.appendChild(isolated("bdi", "sc-handoff", "↪ " + row.handoff));
       tr.appendChild(msg);
       const flags = el("td", "col-flags");
       if (row.sentiment) flags.appendChild(el("span", "sc-badge sc-mood-" + row.sentiment, row.sentiment_text));
       for (const f of row.flags) flags.appendChild(el("span", "sc-flag sc-flag-" + f.key, f.label));
+      for (const tag of row.tags || []) flags.appendChild(el("span", "sc-tag", "#" + tag));
       tr.appendChild(flags);
       tr.appendChild(el("td", "col-queue", row.queue));
       const times = el("td", "col-sla");
@@ -115,19 +117,21 @@ export function render({model, el: root}) {
 .sc-row.sc-open { background: #e8effd; }
 .col-priority { width: 40px; } .col-customer { width: 22%; } .col-flags { width: 110px; white-space: normal !important; }
 .col-queue { width: 70px; } .col-sla { width: 118px; } .col-assignee { width: 84px; }
-.sc-name, .sc-sub, .sc-preview, .sc-sla, .sc-waiting, .sc-assignee, .sc-viewer { display: block; overflow: hidden;
+.sc-name, .sc-sub, .sc-preview, .sc-handoff, .sc-sla, .sc-waiting, .sc-assignee, .sc-viewer { display: block; overflow: hidden;
   text-overflow: ellipsis; white-space: nowrap; unicode-bidi: isolate; }
 .sc-sub, .sc-waiting { color: #6b7385; font-size: 12px; }
+.sc-handoff { color: #5b2ea6; font-size: 12px; }
 .sc-name { font-weight: 600; }
 .sc-sla { border-radius: 4px; padding: 0 3px; }
 .sc-pri { font-weight: 700; padding: 1px 4px; border-radius: 4px; background: #eef0f4; }
 .sc-P1 { background: #d93025; color: #fff; } .sc-P2 { background: #f29900; color: #fff; }
 .sc-viewer { color: #5b2ea6; font-size: 11px; }
-.sc-badge, .sc-flag { display: inline-block; font-size: 11px; padding: 1px 5px; margin: 0 2px 2px 0;
+.sc-badge, .sc-flag, .sc-tag { display: inline-block; font-size: 11px; padding: 1px 5px; margin: 0 2px 2px 0;
   border-radius: 8px; background: #eef0f4; }
 .sc-mood-negative { background: #fde2e1; color: #a50e0e; } .sc-mood-positive { background: #e3f4e8; color: #137333; }
 .sc-flag-angry, .sc-flag-urgent { background: #fde2e1; color: #a50e0e; } .sc-flag-vip { background: #fff1c2; }
 .sc-flag-public { background: #e8effd; color: #1a4fb8; }
+.sc-tag { background: #efe7fb; color: #5b2ea6; }
 .sc-sla[data-state="near"] { color: #a15c00; background: #fff4e0; font-weight: 600; }
 .sc-sla[data-state="breached"] { color: #fff; background: #d93025; font-weight: 600; }
 .sc-empty { color: #6b7385; padding: 24px 8px; }

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -14,17 +15,20 @@ from bokeh.document import Document
 from panel.io.state import set_curdoc
 
 from connectors import PLATFORMS
-from console.auth import LOGOUT_PATH, login_redirect
+from console.auth import login_redirect
 from console.context import ConsoleContext, SessionAgent, SessionExpired
 from console.i18n import Translator
 from console.presence import PRESENCE_TOPIC
 from console.queries import conversations_of_messages
 from console.viewmodels.conversation import ConversationModel
 from console.viewmodels.inbox import InboxModel
+from console.views.header import page_header
 from console.views.inbox_list import InboxList
 from console.views.keys import SHORTCUTS, KeyBridge
+from console.views.session_tasks import run_in_session
 from console.views.thread_view import ThreadView
 from console.views.timefmt import LABEL_KEYS
+from social_care.actions import SUGGESTED_TAGS
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +64,16 @@ ALERT_CSS = """
 class InboxPage:
     """One browser session of the inbox page."""
 
+    page = "inbox"
+    fixed_queue = ""  # a page that shows one queue only, whatever the filters say
+
     def __init__(self, context: ConsoleContext, agent: SessionAgent, *, session_id: str,
-                 doc: Document | None = None, path: str = "/inbox") -> None:
+                 doc: Document | None = None) -> None:
         self.context = context
         self.agent = agent
         self.t = t = Translator(agent.language)
         self.doc = doc
-        self.path = path
+        self.path = f"/{self.page}"
         self.session_id = session_id
         self.inbox = InboxModel(context, agent, t)
         self.conversation = ConversationModel(context, agent, t)
@@ -77,6 +84,7 @@ class InboxPage:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._from_widget = False
         self._last_full_refresh = time.monotonic()
+        self._canned_off: Callable[[], None] = lambda: None
         self._build()
 
     # --- widgets -----------------------------------------------------------------------------
@@ -149,6 +157,10 @@ class InboxPage:
         self.fix_angry = pn.widgets.Checkbox(label=t("flag.angry"), align="end")
         self.fix_urgent = pn.widgets.Checkbox(label=t("flag.urgent"), align="end")
         self.fix = pn.widgets.Button(label=t("action.apply_triage"), align="end", css_classes=["sc-fix"])
+        self.tags = pn.widgets.MultiChoice(placeholder=t("action.tags"), options=list(SUGGESTED_TAGS), value=[],
+                                           width=260, css_classes=["sc-tags"])
+        self.save_tags = pn.widgets.Button(label=t("action.save_tags"), align="end", css_classes=["sc-save-tags"])
+        self._shown_tags: list[str] | None = None
 
         self.claim.on_click(lambda _e: self._spawn(self.conversation.act, "claim"))
         self.unassign.on_click(lambda _e: self._spawn(self.conversation.act, "assign", assignee=None))
@@ -158,12 +170,16 @@ class InboxPage:
         self.snooze.on_click(lambda _e: self._spawn(
             self.conversation.act, "snooze", until=self.context.now() + timedelta(hours=int(self.snooze_for.value))))
         self.forward.on_click(lambda _e: self._spawn(self._forward))
+        self.save_tags.on_click(lambda _e: self._spawn(self.conversation.act, "tag", tags=list(self.tags.value)))
         self.fix.on_click(lambda _e: self._spawn(
             self.conversation.act, "correct", queue=self.fix_queue.value, complaint=bool(self.fix_complaint.value),
             angry=bool(self.fix_angry.value), urgent=bool(self.fix_urgent.value)))
 
+    forward_to = "marketing"  # where this page's forward button sends a thread
+
     async def _forward(self) -> None:
-        if await self.conversation.act("forward", note=(self.forward_note.value or "").strip() or None):
+        note = (self.forward_note.value or "").strip() or None
+        if await self.conversation.act("forward", queue=self.forward_to, note=note):
             self.forward_note.value = ""
 
     def _build_composer(self) -> None:
@@ -195,15 +211,7 @@ class InboxPage:
 
     def layout(self) -> pn.Column:
         t = self.t
-        who = escape(t("signed_in_as", name=self.agent.display_name, role=self.agent.role))
-        header = pn.pane.HTML(
-            f'<header class="sc-top"><h1>social-care · {escape(t("inbox.title"))}</h1>'
-            f'<span class="sc-who">{who}</span> <a class="sc-logout" href="{LOGOUT_PATH}">{escape(t("logout"))}</a>'
-            f' <span class="sc-hint">? = {escape(t("shortcuts.title"))}</span></header>',
-            sizing_mode="stretch_width", stylesheets=["""
-.sc-top { display: flex; align-items: baseline; gap: 14px; font-family: system-ui, sans-serif; }
-.sc-top h1 { font-size: 18px; margin: 4px 0; } .sc-who { color: #4a5263; } .sc-hint { color: #8a91a1; font-size: 12px; }
-"""])
+        header = page_header(t, self.agent, self.page, hint=f'? = {t("shortcuts.title")}')
         filters = pn.Column(
             pn.Row(self.scope, self.status, self.channel, self.queue, self.priority, sizing_mode="stretch_width"),
             self.search, sizing_mode="stretch_width")
@@ -213,7 +221,8 @@ class InboxPage:
         actions = pn.Column(
             pn.FlexBox(self.claim, self.unassign, self.assignee, self.assign, self.resolve, self.reopen,
                        self.snooze_for, self.snooze, sizing_mode="stretch_width"),
-            pn.FlexBox(self.forward_note, self.forward, sizing_mode="stretch_width"),
+            pn.FlexBox(self.forward_note, self.forward, self.tags, self.save_tags, sizing_mode="stretch_width",
+                       align_items="flex-end"),
             pn.FlexBox(self.fix_queue, self.fix_complaint, self.fix_angry, self.fix_urgent, self.fix,
                        sizing_mode="stretch_width", align_items="flex-end"),
             sizing_mode="stretch_width", css_classes=["sc-actions"])
@@ -229,7 +238,7 @@ class InboxPage:
 
     def _show_conversation_tools(self, visible: bool) -> None:
         for widget in (self.claim, self.unassign, self.resolve, self.reopen, self.snooze_for, self.snooze,
-                       self.forward_note, self.forward, self.fix_queue, self.fix_complaint, self.fix_angry,
+                       self.forward_note, self.forward, self.tags, self.save_tags, self.fix_queue, self.fix_complaint, self.fix_angry,
                        self.fix_urgent, self.fix,
                        self.kind, self.canned, self.box, self.send, self.counter):
             widget.visible = visible
@@ -258,7 +267,7 @@ class InboxPage:
             self.reopen.visible = status == "resolved"
             self.unassign.visible = bool(thread["assignee"])
             self.claim.visible = thread["assignee"] != self.agent.name
-            self.forward.visible = self.forward_note.visible = thread["queue"] != "marketing"
+            self.forward.visible = self.forward_note.visible = thread["queue"] != self.forward_to
             target = thread.get("triage_target")
             for widget in (self.fix_queue, self.fix_complaint, self.fix_angry, self.fix_urgent, self.fix):
                 widget.visible = target is not None
@@ -267,6 +276,10 @@ class InboxPage:
                 self.fix_complaint.value = target["complaint"]
                 self.fix_angry.value = target["angry"]
                 self.fix_urgent.value = target["urgent"]
+            tags = list(thread.get("tags") or [])
+            if tags != self._shown_tags:  # only when the store's tags change, not while someone picks
+                self._shown_tags = tags
+                self.tags.param.update(options=sorted({*SUGGESTED_TAGS, *tags}), value=tags)
             options = {display: name for name, display in self.conversation.assignable}
             if self.assignee.options != options:
                 self.assignee.options = options
@@ -312,7 +325,8 @@ class InboxPage:
 
     def _on_filter(self, _event: Any) -> None:
         self._spawn(self.inbox.set_filters, scope=self.scope.value, status=self.status.value,
-                    platform=self.channel.value, queue=self.queue.value, priority=int(self.priority.value or 0),
+                    platform=self.channel.value, queue=self.fixed_queue or self.queue.value,
+                    priority=int(self.priority.value or 0),
                     search=self.search.value)
 
     # --- browser messages --------------------------------------------------------------------
@@ -383,21 +397,15 @@ class InboxPage:
             self.keys.send({"type": "set-composer", "text": ""})
 
     def _spawn(self, work: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
-        """Run a coroutine for this session, with the document locked, turning expiry into a sign-in."""
-        async def run() -> None:
-            with set_curdoc(self.doc) if self.doc is not None else _nullcontext():
-                try:
-                    await work(*args, **kwargs)
-                except SessionExpired:
-                    self.expire()
-                except Exception:
-                    logger.exception("console command failed")
-                    self.conversation.error = "internal error; the team was told in the log"
+        """Run a coroutine for this session, turning expiry into a sign-in and any other error into a message."""
+        run_in_session(self.doc, lambda: work(*args, **kwargs), self._failed)
 
-        if self.doc is not None and self.doc.session_context is not None:
-            self.doc.add_next_tick_callback(run)
-        else:
-            asyncio.ensure_future(run())
+    def _failed(self, err: Exception) -> None:
+        if isinstance(err, SessionExpired):
+            self.expire()
+            return
+        logger.error("console command failed", exc_info=err)
+        self.conversation.error = "internal error; the team was told in the log"
 
     def expire(self) -> None:
         """The session ended: go to sign-in and come back to this conversation (the draft is in the browser)."""
@@ -415,6 +423,9 @@ class InboxPage:
     async def start(self, open_id: int | None = None) -> None:
         """First load."""
         self._loop = asyncio.get_running_loop()
+        on_change = getattr(self.context.canned, "on_change", None)  # a plain list (tests, bench) never changes
+        if on_change is not None:
+            self._canned_off = on_change(self._canned_changed)
         left = self.agent.expires - self.context.signer.clock()
         self._loop.call_later(max(0.0, left) + 0.2, self._fire)  # a flush after expiry sends to sign-in
         await self.inbox.refresh()
@@ -453,7 +464,7 @@ class InboxPage:
         """Apply what the bus said since the last flush."""
         ids, self._pending_ids = self._pending_ids, set()
         messages, self._pending_messages = self._pending_messages, set()
-        with set_curdoc(self.doc) if self.doc is not None else _nullcontext():
+        with set_curdoc(self.doc) if self.doc is not None else nullcontext():
             try:
                 if self.context.signer.clock() >= self.agent.expires:
                     self.expire()
@@ -464,12 +475,14 @@ class InboxPage:
                     async with self.context.db.read() as session:
                         ids |= await conversations_of_messages(session, list(messages))
                 if stored:
+                    # Before the refresh: it marks every P1 it shows as already announced.
+                    alerts = await self.inbox.new_p1(sorted(ids))
                     await self.inbox.refresh()
                     self._last_full_refresh = time.monotonic()
                     opened = self.conversation.conversation_id
                     if opened is not None and opened in ids:
                         await self.conversation.refresh()
-                    for alert in await self.inbox.new_p1(sorted(ids)):
+                    for alert in alerts:
                         if pn.state.notifications is not None:
                             pn.state.notifications.error(self.t("toast.p1", **alert), duration=8000)
                 else:
@@ -487,14 +500,36 @@ class InboxPage:
             self._pending_ids.add(-1)
             await self.flush()
 
+    def _canned_changed(self) -> None:
+        """A manager changed the canned replies: offer the new names in this session's search box."""
+        def update() -> None:
+            self.canned.options = [reply.name for reply in self.context.canned]
+
+        if self.doc is not None and self.doc.session_context is not None:
+            self.doc.add_next_tick_callback(update)
+        else:
+            update()
+
     def close(self) -> None:
         """The browser went away."""
+        self._canned_off()
         self.conversation.leave()
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
+class MarketingPage(InboxPage):
+    """The marketing queue: the threads triage or an agent sent to marketing, with who sent them and why."""
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    page = "marketing"
+    fixed_queue = "marketing"
+    forward_to = "support"
+
+    def _build(self) -> None:
+        super()._build()
+        self.inbox.queue = self.fixed_queue
+        self.queue.visible = False
+
+    def _build_actions(self) -> None:
+        super()._build_actions()
+        self.forward.label = self.t("action.hand_back")
+        self.forward.css_classes = ["sc-forward", "sc-hand-back"]
+        self.forward_note.placeholder = self.t("action.hand_back_note")

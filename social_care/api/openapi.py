@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from social_care.actions import MAX_TAGS, SUGGESTED_TAGS, TAG_PATTERN
+from social_care.store.canned import LANGUAGES, NAME_LIMIT, TEXT_LIMIT
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -29,6 +32,13 @@ def openapi_document() -> dict[str, Any]:
     """Build the document (cheap; built per request so it never drifts from the code's constants)."""
     conversation = {"$ref": "#/components/schemas/Conversation"}
     message = {"$ref": "#/components/schemas/Message"}
+    canned = {"$ref": "#/components/schemas/CannedReply"}
+    canned_fields = {
+        "name": {"type": "string", "minLength": 1, "maxLength": NAME_LIMIT, "description": "Unique, ignoring case"},
+        "text": {"type": "string", "minLength": 1, "maxLength": TEXT_LIMIT,
+                 "description": "May use {customer_name}, {agent_name} and {brand}"},
+        "language": {"type": ["string", "null"], "enum": [*LANGUAGES, None]},
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "social-care API", "version": "0.1.0",
@@ -88,6 +98,44 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": _json_body({"type": "object", "required": ["queue"], "properties": {
                     "queue": {"type": "string", "enum": ["support", "marketing", "other"]}, "note": {"type": "string"}}}),
                 "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/snooze": {"post": {
+                "summary": "Snooze until a time in the future (the conversation stays open; a customer message wakes it)",
+                "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["until"], "properties": {
+                    "until": {"type": "string", "format": "date-time",
+                              "description": "ISO-8601 with an offset, e.g. 2026-11-22T18:00:00+01:00"}}}),
+                "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/conversations/{id}/tags": {"put": {
+                "summary": "Replace the conversation's tags (marketing: only on marketing-queue threads)",
+                "parameters": ID,
+                "requestBody": _json_body({"type": "object", "required": ["tags"], "properties": {
+                    "tags": {"type": "array", "maxItems": MAX_TAGS, "uniqueItems": True,
+                             "items": {"type": "string", "pattern": f"^{TAG_PATTERN.pattern}$"},
+                             "description": f"Lowercase slugs; suggested: {', '.join(SUGGESTED_TAGS)}. "
+                                            "Duplicates are dropped."}}}),
+                "responses": _ok("Updated", conversation) | _errors(*WRITE_ERRORS)}},
+            "/api/canned-replies": {
+                "get": {"summary": "Canned replies, by name (any role)", "parameters": [
+                    {"name": "q", "in": "query", "schema": {"type": "string"},
+                     "description": "Keep replies whose name or text contains every word"},
+                    {"name": "language", "in": "query", "schema": {"type": "string", "enum": list(LANGUAGES)},
+                     "description": "Keep replies in this language or in any language"}],
+                        "responses": _ok("Canned replies", {"type": "object", "properties": {
+                            "canned_replies": {"type": "array", "items": canned}}}) | _errors(400, 401)},
+                "post": {"summary": "Add a canned reply (managers and admins)",
+                         "requestBody": _json_body({"type": "object", "required": ["name", "text"],
+                                                    "properties": canned_fields}),
+                         "responses": _ok("Created", canned, 201) | _errors(*WRITE_ERRORS)}},
+            "/api/canned-replies/{id}": {
+                "patch": {"summary": "Change a canned reply (managers and admins); `version` guards against "
+                                     "overwriting someone else's edit", "parameters": ID,
+                          "requestBody": _json_body({"type": "object", "minProperties": 1, "properties": {
+                              **canned_fields, "version": {"type": "integer"}}}),
+                          "responses": _ok("Updated", canned) | _errors(*WRITE_ERRORS)},
+                "delete": {"summary": "Delete a canned reply (managers and admins)", "parameters": ID + [
+                    {"name": "version", "in": "query", "schema": {"type": "integer"},
+                     "description": "Refuse (409) if the reply changed since this version"}],
+                           "responses": {"204": {"description": "Deleted"}} | _errors(400, 401, 403, 404, 409)}},
             "/api/messages/{id}": {"get": {"summary": "One message, with its delivery status", "parameters": ID,
                                            "responses": _ok("The message", message) | _errors(401, 404)}},
             "/api/messages/{id}/triage": {"post": {
@@ -112,10 +160,16 @@ def openapi_document() -> dict[str, Any]:
                 "Conversation": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "status": {"type": "string"}, "queue": {"type": "string"},
                     "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+                    "tags": {"type": "array", "items": {"type": "string"}},
                     "channel": {"type": "object"}, "customer": {"type": "object"},
                     "assignee": {"type": ["object", "null"]}, "sla_due": {"type": ["string", "null"], "format": "date-time"},
                     "waiting_since": {"type": ["string", "null"], "format": "date-time"},
                     "messages": {"type": "array", "items": message}, "events": {"type": "array", "items": {"type": "object"}}}},
+                "CannedReply": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, **canned_fields, "version": {"type": "integer"},
+                    "created_by": {"type": ["string", "null"]}, "updated_by": {"type": ["string", "null"]},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"}}},
                 "Message": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "direction": {"type": "string", "enum": ["inbound", "outbound", "note"]},
                     "text": {"type": "string"}, "platform_message_id": {"type": ["string", "null"]},

@@ -1,19 +1,23 @@
-"""REST API handlers: conversations, replies, notes, assignment, status, forwarding, retries."""
+"""REST API handlers: conversations, replies, notes, assignment, status, snooze, tags, forwarding, retries, canned replies."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_care import actions
 from social_care.api.http import BUS, CHANNEL_STATUS, DB, RULES, current_agent, json_body
 from social_care.api.openapi import openapi_document
-from social_care.api.views import conversation_view, inbox_row_view, message_view
+from social_care.api.views import canned_reply_view, conversation_view, inbox_row_view, message_view
 from social_care.outbox.sender import RetryRefused, retry_delivery
 from social_care.permissions import can_see, visible_queues
-from social_care.store.models import Agent, Conversation, ConversationStatus, Message, OutboxItem, Queue
+from social_care.store import canned
+from social_care.store.models import Agent, CannedReply, Conversation, ConversationStatus, Message, OutboxItem, Queue
 from social_care.store.queries import InboxFilter, conversation_detail, list_conversations
 
 routes = web.RouteTableDef()
@@ -191,15 +195,48 @@ async def post_assign(request: web.Request) -> web.Response:
     return await _conversation_response(request, conversation_id)
 
 
-@routes.post("/api/conversations/{id}/status")
-async def post_status(request: web.Request) -> web.Response:
+ConversationAction = Callable[[AsyncSession, Agent, int, Mapping[str, Any]], Awaitable[object]]
+
+
+async def _act(request: web.Request, fields: tuple[str, ...], act: ConversationAction) -> web.Response:
+    """Check the body has `fields`, run `act` in one write transaction, answer with the conversation."""
     agent = current_agent(request)
     conversation_id = _path_id(request, "id")
     body = await json_body(request)
-    actions.require_fields(body, "status")
+    actions.require_fields(body, *fields)
     async with request.app[DB].write() as session:
-        await actions.set_status(session, agent, conversation_id, body["status"])
+        await act(session, agent, conversation_id, body)
     return await _conversation_response(request, conversation_id)
+
+
+@routes.post("/api/conversations/{id}/status")
+async def post_status(request: web.Request) -> web.Response:
+    return await _act(request, ("status",), lambda session, agent, cid, body: actions.set_status(
+        session, agent, cid, body["status"]))
+
+
+def _datetime(value: object, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise actions.Invalid(f"{name} must be an ISO-8601 date-time string with an offset, e.g. 2026-11-22T18:00:00+01:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise actions.Invalid(f"{name} is not an ISO-8601 date-time: {value[:40]!r}") from err
+    if parsed.tzinfo is None:
+        raise actions.Invalid(f"{name} needs a time zone offset (Z or +01:00)")
+    return parsed
+
+
+@routes.post("/api/conversations/{id}/snooze")
+async def post_snooze(request: web.Request) -> web.Response:
+    return await _act(request, ("until",), lambda session, agent, cid, body: actions.snooze(
+        session, agent, cid, _datetime(body["until"], "until")))
+
+
+@routes.put("/api/conversations/{id}/tags")
+async def put_tags(request: web.Request) -> web.Response:
+    return await _act(request, ("tags",), lambda session, agent, cid, body: actions.tag(
+        session, agent, cid, body["tags"]))
 
 
 @routes.post("/api/conversations/{id}/forward")
@@ -278,3 +315,76 @@ async def post_retry(request: web.Request) -> web.Response:
     _changed(request, conversation_id)
     message, outbox = await _message_for(request, message_id)
     return web.json_response(message_view(message, outbox, {agent.id: agent}), status=202)
+
+
+# --- canned replies ------------------------------------------------------------------------------
+
+
+async def _agent_names(session: Any, replies: Iterable[CannedReply]) -> dict[int, str]:
+    ids = {i for r in replies for i in (r.created_by, r.updated_by) if i}
+    if not ids:
+        return {}
+    return dict((await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))).all())
+
+
+def _canned_changed(request: web.Request, reply_id: int) -> None:
+    request.app[BUS].publish(canned.TOPIC, ids=[reply_id])
+
+
+@routes.get("/api/canned-replies")
+async def list_canned(request: web.Request) -> web.Response:
+    """Every canned reply (any signed-in role); `q` keeps those whose name or text has every word."""
+    current_agent(request)
+    language = request.query.get("language")
+    if language is not None:
+        language = canned.clean_language(language)
+    async with request.app[DB].read() as session:
+        replies = await canned.list_replies(session, request.query.get("q", ""))
+        if language is not None:
+            replies = [r for r in replies if r.language in (None, language)]
+        names = await _agent_names(session, replies)
+    return web.json_response({"canned_replies": [canned_reply_view(r, names) for r in replies]})
+
+
+@routes.post("/api/canned-replies")
+async def create_canned(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    body = await json_body(request)
+    canned.require_editor(agent)
+    actions.require_fields(body, "name", "text")
+    unknown = set(body) - {"name", "text", "language"}
+    if unknown:
+        raise actions.Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
+    async with request.app[DB].write() as session:
+        reply = await canned.create_reply(session, agent, body["name"], body["text"], body.get("language"))
+        view = canned_reply_view(reply, {agent.id: agent.name})
+    _canned_changed(request, reply.id)
+    return web.json_response(view, status=201)
+
+
+@routes.patch("/api/canned-replies/{id}")
+async def update_canned(request: web.Request) -> web.Response:
+    """Change name, text and/or language; pass the `version` you read to refuse overwriting someone's edit."""
+    agent = current_agent(request)
+    reply_id = _path_id(request, "id")
+    canned.require_editor(agent)
+    body = await json_body(request)
+    changes = {k: v for k, v in body.items() if k != "version"}
+    async with request.app[DB].write() as session:
+        reply = await canned.update_reply(session, agent, reply_id, changes, version=body.get("version"))
+        view = canned_reply_view(reply, await _agent_names(session, [reply]))
+    _canned_changed(request, reply_id)
+    return web.json_response(view)
+
+
+@routes.delete("/api/canned-replies/{id}")
+async def delete_canned(request: web.Request) -> web.Response:
+    agent = current_agent(request)
+    reply_id = _path_id(request, "id")
+    version = None
+    if "version" in request.query:
+        version = _int_param(request, "version", 0, 1, 2**31 - 1)
+    async with request.app[DB].write() as session:
+        await canned.delete_reply(session, agent, reply_id, version=version)
+    _canned_changed(request, reply_id)
+    return web.Response(status=204)

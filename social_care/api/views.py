@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from social_care.store.models import Agent, Event, Message, OutboxItem
+from social_care.store.models import Agent, CannedReply, Event, Message, OutboxItem
 from social_care.store.queries import ConversationDetail, InboxRow
 
 
@@ -37,6 +37,7 @@ def inbox_row_view(row: InboxRow) -> dict[str, Any]:
         "queue": c.queue,
         "priority": priority_label(c.priority),
         "priority_reasons": list(c.priority_reasons or []),
+        "tags": list(c.tags or []),
         "public": c.public,
         "sentiment": c.sentiment,
         "assignee": agent_view(row.assignee),
@@ -104,3 +105,18 @@ def conversation_view(detail: ConversationDetail) -> dict[str, Any]:
     data["created_at"] = iso(detail.conversation.created_at)
     data["resolved_at"] = iso(detail.conversation.resolved_at)
     return data
+
+
+def canned_reply_view(reply: CannedReply, names: dict[int, str]) -> dict[str, Any]:
+    """A canned reply; `names` maps agent ids to names for who created and last changed it."""
+    return {
+        "id": reply.id,
+        "name": reply.name,
+        "text": reply.text,
+        "language": reply.language,
+        "version": reply.version,
+        "created_by": names.get(reply.created_by) if reply.created_by else None,
+        "updated_by": names.get(reply.updated_by) if reply.updated_by else None,
+        "created_at": iso(reply.created_at),
+        "updated_at": iso(reply.updated_at),
+    }

@@ -47,7 +47,9 @@ async def refresh_conversation(
             Message.conversation_id == conversation_id, Message.direction == "outbound",
             Message.automated.is_(False), Message.delivery_status == DeliveryStatus.SENT)
     )
-    state = conversation_state(triaged, rules, now=now or utcnow(), channel=platform, last_reply_at=last_reply_at)
+    # A queue an agent chose (forward, correction) also sets the clock: marketing has its own target.
+    state = conversation_state(triaged, rules, now=now or utcnow(), channel=platform, last_reply_at=last_reply_at,
+                               queue=conversation.queue if conversation.queue_locked else None)
     new = {
         "priority": int(state.priority[1]),
         "priority_reasons": list(state.reasons),

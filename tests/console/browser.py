@@ -81,6 +81,11 @@ url = "sqlite+aiosqlite:///{db}"
 [pipeline]
 interval = 0.1
 
+[triage]
+[[triage.rules]]
+match = "chargeback"   # a brand rule that makes any message mentioning it P1 (the toast test relies on it)
+priority_bump = 8
+
 [outbox]
 interval = 0.1
 backoff_base = 0.1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,16 @@ from social_care.store.models import Agent, Message
 from triage import TriageInput, Triager, TriageRules
 
 PASSWORD = "correct horse battery"
+
+
+async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Wait for a live update to land (the bus and the session's next tick are asynchronous)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

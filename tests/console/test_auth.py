@@ -1,13 +1,15 @@
 """Sign-in: stored scrypt passwords, signed expiring cookies, logout, and the served pages' redirects."""
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 
-from console.auth import COOKIE, SessionSigner, safe_next
+from console.auth import COOKIE, SessionSigner, landing, safe_next
+from console.login_guard import FORM_COOKIE, LoginThrottle
 from console.server import ConsoleHandle, start_console
 from social_care.config import Settings
 from social_care.secrets import Secret
@@ -67,9 +69,19 @@ async def served(sqlite_url: str) -> AsyncIterator[Served]:
     await runtime.db.dispose()
 
 
+async def _form(http: aiohttp.ClientSession, base: str) -> tuple[str, str]:
+    """Open the sign-in form like a browser: its hidden token and the cookie that must match it."""
+    response = await http.get(f"{base}/login")
+    token = re.search(r'name="form_token" value="([^"]+)"', await response.text())
+    assert token is not None
+    return token.group(1), response.cookies[FORM_COOKIE].value
+
+
 async def _login(http: aiohttp.ClientSession, base: str, name: str, password: str) -> aiohttp.ClientResponse:
-    return await http.post(f"{base}/login", data={"name": name, "password": password, "next": "/inbox?c=3"},
-                           allow_redirects=False)
+    token, cookie = await _form(http, base)
+    headers = {"Cookie": f"{FORM_COOKIE}={cookie}"}
+    return await http.post(f"{base}/login", allow_redirects=False, headers=headers,
+                           data={"name": name, "password": password, "next": "/inbox?c=3", "form_token": token})
 
 
 async def test_sign_in_with_the_stored_password_sets_a_signed_http_only_cookie(served: Served) -> None:
@@ -84,7 +96,7 @@ async def test_sign_in_with_the_stored_password_sets_a_signed_http_only_cookie(s
         assert "<script>alert(1)</script>" not in await unknown.text()  # echoed back escaped
         right = await _login(http, served.base, "giulia", PASSWORD)
         assert right.status == 302 and right.headers["Location"] == "/inbox?c=3"
-        cookie = right.headers["Set-Cookie"]
+        cookie = next(c for c in right.headers.getall("Set-Cookie") if c.startswith(f"{COOKIE}="))
         assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
         value = right.cookies[COOKIE].value
         inbox = await http.get(f"{served.base}/inbox", headers={"Cookie": f"{COOKIE}={value}"}, allow_redirects=False)
@@ -109,3 +121,48 @@ async def test_logout_ends_the_session_and_expiry_sends_back_to_sign_in(served: 
         assert expired.status == 302 and "login" in expired.headers["Location"]
         page = await (await http.get(f"{served.base}/login?expired=1")).text()
         assert "your draft is kept" in page
+
+
+async def test_a_sign_in_not_posted_from_our_form_is_refused(served: Served) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        # A cross-site page can post the fields, but it cannot read the form's token or set our cookie.
+        forged = await http.post(f"{served.base}/login", allow_redirects=False,
+                                 data={"name": "giulia", "password": PASSWORD, "form_token": "guessed"})
+        assert forged.status == 403 and "sign-in form expired" in await forged.text()
+        assert COOKIE not in forged.cookies
+
+
+async def test_repeated_wrong_passwords_lock_the_account_for_a_while(served: Served) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        for _ in range(5):
+            assert (await _login(http, served.base, "giulia", "guess")).status == 401
+        locked = await _login(http, served.base, "giulia", PASSWORD)  # even the right password waits now
+        assert locked.status == 429 and int(locked.headers["Retry-After"]) > 0
+        assert "Too many failed attempts" in await locked.text() and COOKIE not in locked.cookies
+        # Another account is not locked by someone guessing giulia's password.
+        assert (await _login(http, served.base, "sara", PASSWORD)).status == 302
+
+
+def test_the_throttle_counts_per_name_and_per_address_and_forgets_after_the_lockout() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(max_per_name=3, max_per_address=5, window=60, lockout=120, clock=lambda: now[0])
+    for _ in range(2):
+        throttle.failed("Giulia", "10.0.0.1")
+    throttle.succeeded("giulia", "10.0.0.1")  # a right password resets the account's count
+    for _ in range(2):
+        throttle.failed("giulia", "10.0.0.1")
+    assert throttle.retry_after("giulia", "10.0.0.2") == 0
+    throttle.failed("GIULIA", "10.0.0.2")
+    assert throttle.retry_after("giulia", "10.0.0.9") == 120  # names are compared case-insensitively
+    for name in ("a", "b", "c", "d", "e"):
+        throttle.failed(name, "10.0.0.3")
+    assert throttle.retry_after("someone-else", "10.0.0.3") == 120  # one address trying many accounts
+    now[0] = 121
+    assert throttle.retry_after("giulia", "10.0.0.1") == 0 and throttle.retry_after("x", "10.0.0.3") == 0
+
+
+def test_after_sign_in_each_role_lands_on_a_page_it_may_open() -> None:
+    assert landing(None, "agent") == "/inbox" and landing(None, "marketing") == "/marketing"
+    assert landing("/inbox?c=4", "marketing") == "/marketing"  # marketing may not open the inbox
+    assert landing("/dashboard", "agent") == "/inbox" and landing("/dashboard", "manager") == "/dashboard"
+    assert landing("//evil.example", "manager") == "/inbox"

@@ -147,8 +147,14 @@ async def test_clocks_wait_until_a_human_answers(world: World) -> None:
     assert clocks["first_response_seconds"] is None
     conversation.text = "answer"
     await conversation.send()
+    # Queued is not answered: the customer cannot read it until the platform accepts it.
+    assert conversation.thread["clocks"]["waiting_since"] == clocks["waiting_since"]
+    async with world.db.write() as session:
+        await session.execute(update(Message).where(Message.direction == "outbound")
+                              .values(delivery_status="sent", sent_at=t0 + timedelta(minutes=2)))
+    await conversation.refresh()
     clocks = conversation.thread["clocks"]
-    assert clocks["waiting_since"] is None and clocks["first_response_seconds"] > 0
+    assert clocks["waiting_since"] is None and clocks["first_response_seconds"] == 12 * 60
 
 
 async def test_actions_are_recorded_as_events(world: World) -> None:
@@ -199,15 +205,19 @@ async def test_an_expired_session_refuses_to_act_and_keeps_the_draft(world: Worl
         assert await session.scalar(select(Message.id).where(Message.direction == "outbound")) is None
 
 
-async def test_marketing_cannot_act_even_on_its_own_queue(world: World) -> None:
+async def test_marketing_replies_in_its_own_queue_and_cannot_open_support_threads(world: World) -> None:
     await world.customer_writes("collab?", chat=1)
+    await world.customer_writes("my parcel is late", chat=2)
     async with world.db.write() as session:
-        await session.execute(update(Conversation).values(queue="marketing"))
+        await session.execute(update(Conversation).where(Conversation.id == 1).values(queue="marketing"))
     sara = model(world, "sara")
+    assert not await sara.open(2)  # a support thread: marketing does not see it
     assert await sara.open(1)
-    sara.text = "Hi!"
-    assert not await sara.send()
-    assert "marketing role cannot work on conversations here" in sara.error
+    sara.text = "Hi! Happy to talk"
+    assert await sara.send()
+    async with world.db.read() as session:
+        reply = await session.scalar(select(Message).where(Message.direction == "outbound"))
+    assert reply is not None and reply.text == "Hi! Happy to talk" and reply.conversation_id == 1
 
 
 async def test_the_customer_panel_lists_handles_and_previous_conversations(world: World) -> None:

@@ -9,16 +9,7 @@ import panel as pn
 from bokeh.document import Document
 
 from console.views.page import InboxPage
-from tests.console.conftest import World
-
-
-async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from tests.console.conftest import World, until
 
 
 async def test_the_page_renders_filters_opens_and_updates_live(world: World) -> None:

@@ -40,9 +40,10 @@ def test_a_human_reply_stops_the_clock_and_sets_the_first_response_time() -> Non
     assert clocks.waiting_since == T + timedelta(minutes=20)
 
 
-def test_bot_messages_and_failed_replies_do_not_stop_the_clock() -> None:
+def test_bot_messages_and_replies_not_yet_delivered_do_not_stop_the_clock() -> None:
     clocks = response_clocks([M("inbound", 0), M("outbound", 1, automated=True, delivery_status="sent"),
-                              M("outbound", 2, delivery_status="failed"), M("note", 3)])
+                              M("outbound", 2, delivery_status="failed"), M("note", 3),
+                              M("outbound", 4, delivery_status="pending"), M("outbound", 5, delivery_status="unknown")])
     assert clocks.waiting_since == T and clocks.first_response_seconds is None
     automated_customer = response_clocks([M("inbound", 0, automated=True)])
     assert automated_customer.waiting_since is None

@@ -17,7 +17,11 @@ async def test_roles_wrong_passwords_and_logout(tmp_path: Path) -> None:
         await page.click("button[type=submit]")
         await page.get_by_text("Wrong name or password.").wait_for()
 
+        # Marketing asked for the inbox: signing in takes her to her own page instead; the inbox stays closed.
         sara = await signed_in_page(chromium, product.console, "sara")
+        await sara.locator(".sc-nav-marketing").wait_for(timeout=10_000)
+        assert sara.url.endswith("/marketing") and await sara.locator(".sc-nav-inbox").count() == 0
+        await sara.goto(f"{product.console}/inbox")
         await sara.get_by_text("Not for your role").wait_for(timeout=10_000)
         assert await sara.locator(".sc-row").count() == 0 and await sara.locator(".sc-composer").count() == 0
 

@@ -11,7 +11,7 @@ async def test_shortcuts_move_open_assign_focus_and_resolve_in_italian(tmp_path:
         product.sandbox.customer_writes(7301, "Primo cliente", first_name="Alba", language_code="it")
         product.sandbox.customer_writes(7302, "Secondo cliente", first_name="Bruno", language_code="it")
         page = await signed_in_page(chromium, product.console, "marco")  # Agent.language = "it"
-        await page.get_by_text("Posta in arrivo").wait_for(timeout=10_000)
+        await page.get_by_role("heading", name="social-care · Posta in arrivo").wait_for(timeout=10_000)
         rows = page.locator(".sc-row")
         await rows.nth(1).wait_for(timeout=5_000)
         first, second = [await r.locator(".sc-name").inner_text() for r in await rows.all()]

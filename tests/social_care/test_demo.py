@@ -62,6 +62,17 @@ async def test_the_demo_shows_messages_flowing_both_ways(tmp_path: Path) -> None
                 async with http.get(f"http://127.0.0.1:{x_port}/sandbox/sent") as response:
                     tweets = [t for t in (await response.json())["tweets"] if t["text"].startswith("We're on it")]
                 await asyncio.sleep(0.2)
+            # The demo's agent hands Priya's pre-sale question to marketing, which sees it in its queue.
+            sara_token = re.search(r"sara\s+marketing\s+(sc_\S+)", log.read_text())
+            assert sara_token, log.read_text()
+            forwarded = None
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {sara_token.group(1)}"}) as sara:
+                while forwarded is None and time.monotonic() < deadline + 30:
+                    async with sara.get(f"{base}/api/conversations", params={"queue": "marketing"}) as response:
+                        rows = (await response.json())["conversations"]
+                    forwarded = next((r for r in rows if r["customer"]["name"].startswith("Priya")), None)
+                    await asyncio.sleep(0.3)
+        assert forwarded is not None and "[demo] giulia forwarded Priya's question to marketing" in log.read_text()
         assert sent and sent[0]["chat"]["id"] == 70001
         assert tweets, "the public reply did not reach the X sandbox"
     finally:
