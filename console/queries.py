@@ -1,7 +1,7 @@
 """The console's read queries: one inbox page with search and filters, and a customer's other threads.
 
 Built on the store's models; everything is paged and ordered in SQL so a session never holds more
-than one page. Text search is a LIKE scan (see the report: full-text indexes are a store change).
+than one page. Text search over customer messages uses the store's search index (`social_care.store.text_search`).
 """
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_care.store.models import Agent, Channel, Contact, Conversation, Event, Identity, Message
+from social_care.store.text_search import inbound_text_contains, like_pattern
 
 SCOPES = ("all", "mine", "unassigned")
 STATUSES = ("open", "snoozed", "pending", "resolved", "all")
@@ -93,12 +94,6 @@ class Handle:
     verified: bool | None
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with the user's % and _ taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _status_clause(status: str, now: datetime) -> ColumnElement[bool] | None:
     snoozed = and_(Conversation.snoozed_until.is_not(None), Conversation.snoozed_until > now)
     if status == "open":
@@ -110,7 +105,7 @@ def _status_clause(status: str, now: datetime) -> ColumnElement[bool] | None:
     return None
 
 
-def _where(query: Any, where: InboxQuery, now: datetime) -> Any:
+def _where(query: Any, where: InboxQuery, now: datetime, dialect: str) -> Any:
     clause = _status_clause(where.status, now)
     if clause is not None:
         query = query.where(clause)
@@ -129,12 +124,9 @@ def _where(query: Any, where: InboxQuery, now: datetime) -> Any:
     elif where.scope == "unassigned":
         query = query.where(Conversation.assignee_id.is_(None))
     if where.search and where.search.strip():
-        pattern = like_pattern(where.search.strip())
-        in_text = exists().where(
-            Message.conversation_id == Conversation.id,
-            Message.direction == "inbound",
-            Message.text.ilike(pattern, escape="\\"),
-        )
+        term = where.search.strip()
+        pattern = like_pattern(term)
+        in_text = inbound_text_contains(Conversation.id, term, dialect)
         query = query.where(
             or_(
                 Contact.name.ilike(pattern, escape="\\"),
@@ -158,8 +150,8 @@ def _needs_joins(where: InboxQuery) -> bool:
     return bool(where.platform or (where.search and where.search.strip()))
 
 
-def _filtered(query: Any, where: InboxQuery, now: datetime) -> Any:
-    return _where(_joined(query) if _needs_joins(where) else query, where, now)
+def _filtered(query: Any, where: InboxQuery, now: datetime, dialect: str) -> Any:
+    return _where(_joined(query) if _needs_joins(where) else query, where, now, dialect)
 
 
 async def inbox_page(
@@ -172,8 +164,9 @@ async def inbox_page(
     (status, priority, sla_due, id) and stops at the page instead of sorting every open conversation,
     and so NULL due times sort last on SQLite and PostgreSQL alike.
     """
+    dialect = session.get_bind().dialect.name
     has_due = Conversation.sla_due.is_not(None)
-    counted = _filtered(select(Conversation.priority, has_due, func.count()), where, now).group_by(
+    counted = _filtered(select(Conversation.priority, has_due, func.count()), where, now, dialect).group_by(
         Conversation.priority, has_due)
     segments = sorted(((int(p), bool(due)), int(n)) for p, due, n in await session.execute(counted))
     # has_due True sorts after False in a tuple; the due ones come first within a priority.
@@ -187,7 +180,7 @@ async def inbox_page(
         if skip >= count:
             skip -= count
             continue
-        query = _filtered(select(Conversation.id), where, now).where(Conversation.priority == priority)
+        query = _filtered(select(Conversation.id), where, now, dialect).where(Conversation.priority == priority)
         if due:
             query = query.where(has_due).order_by(Conversation.sla_due, Conversation.id)
         else:

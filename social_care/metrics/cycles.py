@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, itemgetter
+from typing import NamedTuple
 
 from social_care.metrics.records import ConversationLog, LoggedEvent, StoredMessage
 
@@ -14,10 +15,14 @@ _PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITY_ORDER)}
 DEFAULT_PRIORITY = "P3"
 DEFAULT_QUEUE = "support"
 UNKNOWN = "unknown"
+_REPLAY_ORDER = attrgetter("at", "id")
+_FACT_ORDER = attrgetter("at", "message_id")
+_LOCK_ORDER = itemgetter(0)
 
 
-@dataclass(frozen=True, slots=True)
-class TriageState:
+# Named tuples rather than dataclasses: a year holds hundreds of thousands of each, and tuples are cheaper
+# to build; fields and properties read the same.
+class TriageState(NamedTuple):
     """A customer message's triage from some instant on."""
 
     at: datetime
@@ -28,8 +33,7 @@ class TriageState:
     compound: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class MessageFact:
+class MessageFact(NamedTuple):
     """A customer message as the trend and volume figures count it."""
 
     message_id: int
@@ -43,8 +47,7 @@ class MessageFact:
     public_complaint: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(NamedTuple):
     """From a customer message nobody had answered yet to the next delivered human reply."""
 
     started_at: datetime
@@ -56,8 +59,7 @@ class Wait:
     closed_at: datetime | None = None  # resolved before any reply
 
 
-@dataclass(frozen=True, slots=True)
-class Cycle:
+class Cycle(NamedTuple):
     """A response cycle: the first customer message of a conversation or of a reopening, to `resolved`."""
 
     conversation_id: int
@@ -83,8 +85,7 @@ class Cycle:
         return self.first.queue
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationFacts:
+class ConversationFacts(NamedTuple):
     """Everything the figures need from one conversation, as of `now`."""
 
     conversation_id: int
@@ -104,54 +105,77 @@ class ConversationFacts:
         return last if last.answered_at is None and last.closed_at is None else None
 
 
-@dataclass
 class _OpenWait:
-    started_at: datetime
-    message_id: int
-    arrivals: list[tuple[StoredMessage, datetime]] = field(default_factory=list)
+    __slots__ = ("started_at", "message_id", "arrivals")
+
+    def __init__(self, started_at: datetime, message_id: int) -> None:
+        self.started_at = started_at
+        self.message_id = message_id
+        self.arrivals: list[tuple[StoredMessage, datetime]] = []
 
 
-@dataclass
 class _OpenCycle:
-    started_at: datetime
-    lang_message: int
-    waits: list[Wait] = field(default_factory=list)
-    wait: _OpenWait | None = None
-    replies: int = 0
+    __slots__ = ("started_at", "lang_message", "waits", "wait", "replies")
+
+    def __init__(self, started_at: datetime, lang_message: int) -> None:
+        self.started_at = started_at
+        self.lang_message = lang_message
+        self.waits: list[Wait] = []
+        self.wait: _OpenWait | None = None
+        self.replies = 0
 
 
 class _Triage:
     """Each customer message's triage over time, and the queue locks agents set on the conversation."""
 
+    __slots__ = ("states", "locks")
+
     def __init__(self, log: ConversationLog) -> None:
         self.states: dict[int, list[TriageState]] = {}
-        self.locks: list[tuple[datetime, str]] = []
-        changes = [e for e in log.events if e.kind in ("triaged", "triage_corrected") and e.message_id is not None]
-        last_change = {e.message_id: e.id for e in changes}
-        for event in changes:
-            assert event.message_id is not None
-            states = self.states.setdefault(event.message_id, [])
-            if event.kind == "triaged":
-                states.append(TriageState(event.at, _str(event.data.get("priority")), _str(event.data.get("queue")),
-                                          _str(event.data.get("lang")), _str(event.data.get("label")),
-                                          _float(event.data.get("sentiment"))))
-                continue
-            stored = log.messages.get(event.message_id)
-            previous = states[-1] if states else None
-            changed = event.data.get("changes") or {}
-            # The event does not carry the corrected priority; the message row has it when this
-            # correction is the message's latest triage change.
-            priority = (stored.priority if stored is not None and last_change[event.message_id] == event.id
-                        else previous.priority if previous else None)
-            queue = _str(changed.get("queue")) or (previous.queue if previous else None)
-            states.append(TriageState(event.at, priority, queue, previous.lang if previous else None,
-                                      previous.label if previous else None, previous.compound if previous else None))
-            if "queue" in changed:
-                self.locks.append((event.at, str(changed["queue"])))
+        corrected: list[tuple[datetime, str]] = []
+        forwarded: list[tuple[datetime, str]] = []
+        last_change: dict[int, int] | None = None
         for event in log.events:
-            if event.kind == "forwarded" and event.data.get("to"):
-                self.locks.append((event.at, str(event.data["to"])))
-        self.locks.sort(key=lambda lock: lock[0])
+            kind = event.kind
+            if kind == "triaged":
+                if event.message_id is None:
+                    continue
+                data = event.data
+                state = TriageState(event.at, _str(data.get("priority")), _str(data.get("queue")),
+                                    _str(data.get("lang")), _str(data.get("label")), _float(data.get("sentiment")))
+                states = self.states.get(event.message_id)
+                if states is None:
+                    self.states[event.message_id] = [state]
+                else:
+                    states.append(state)
+            elif kind == "triage_corrected":
+                if event.message_id is None:
+                    continue
+                if last_change is None:
+                    last_change = {e.message_id: e.id for e in log.events
+                                   if e.kind in ("triaged", "triage_corrected") and e.message_id is not None}
+                self._correct(log, event, last_change[event.message_id] == event.id, corrected)
+            elif kind == "forwarded" and event.data.get("to"):
+                forwarded.append((event.at, str(event.data["to"])))
+        # Stable sort: at equal instants a correction's lock comes before a forward's.
+        self.locks = sorted(corrected + forwarded, key=_LOCK_ORDER) if corrected or forwarded else []
+
+    def _correct(self, log: ConversationLog, event: LoggedEvent, latest: bool,
+                 locks: list[tuple[datetime, str]]) -> None:
+        assert event.message_id is not None
+        states = self.states.setdefault(event.message_id, [])
+        stored = log.messages.get(event.message_id)
+        previous = states[-1] if states else None
+        changed = event.data.get("changes") or {}
+        # The event does not carry the corrected priority; the message row has it when this
+        # correction is the message's latest triage change.
+        priority = (stored.priority if stored is not None and latest
+                    else previous.priority if previous else None)
+        queue = _str(changed.get("queue")) or (previous.queue if previous else None)
+        states.append(TriageState(event.at, priority, queue, previous.lang if previous else None,
+                                  previous.label if previous else None, previous.compound if previous else None))
+        if "queue" in changed:
+            locks.append((event.at, str(changed["queue"])))
 
     def at(self, message_id: int, when: datetime) -> TriageState | None:
         """The message's triage as known at `when`; its first one when triage came only later."""
@@ -159,6 +183,8 @@ class _Triage:
         if not states:
             return None
         known = states[0]
+        if len(states) == 1:
+            return known
         for state in states:
             if state.at > when:
                 break
@@ -167,6 +193,8 @@ class _Triage:
 
     def locked_queue(self, when: datetime) -> str | None:
         """The queue an agent (forward or correction) put the conversation in by `when`."""
+        if not self.locks:
+            return None
         queue = None
         for at, locked in self.locks:
             if at > when:
@@ -187,14 +215,18 @@ class _Triage:
         priority = PRIORITY_ORDER[rank] if rank < len(PRIORITY_ORDER) else DEFAULT_PRIORITY
         queue = self.locked_queue(when)
         if queue is None:
-            queue = next((q for q in QUEUE_ORDER if q in queues), DEFAULT_QUEUE)
+            queue = DEFAULT_QUEUE
+            for candidate in QUEUE_ORDER:
+                if candidate in queues:
+                    queue = candidate
+                    break
         return priority, queue
 
 
 def conversation_facts(log: ConversationLog, *, now: datetime) -> ConversationFacts:
     """Replay a conversation's log up to `now` into cycles, waits and message facts."""
     triage = _Triage(log)
-    events = sorted((e for e in log.events if e.at <= now), key=lambda e: (e.at, e.id))
+    events = sorted([e for e in log.events if e.at <= now], key=_REPLAY_ORDER)
     created_at: datetime | None = None
     status = "open"
     cycles: list[Cycle] = []
@@ -241,7 +273,7 @@ def conversation_facts(log: ConversationLog, *, now: datetime) -> ConversationFa
             current.waits.append(waiting)
             current.wait = None
         cycles.append(_cycle(log, current, len(cycles) + 1, triage, now, None))
-    facts.sort(key=lambda f: (f.at, f.message_id))
+    facts.sort(key=_FACT_ORDER)
     # The inbox's rule: a waiting thread is in its wait's queue; an answered one in its latest message's.
     queue = waiting.queue if waiting is not None else triage.locked_queue(now) or (
         facts[-1].queue if facts else DEFAULT_QUEUE)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,8 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from social_care.metrics.business_hours import BusinessHours
 from social_care.metrics.cycles import ConversationFacts, conversation_facts
 from social_care.metrics.figures import INTERVALS, Clock, Scope, build_report
-from social_care.metrics.load import conversation_ids, iter_logs, load_directory
-from social_care.metrics.records import ConversationLog
+from social_care.metrics.load import RawPage, conversation_ids, iter_pages, load_directory
 from social_care.metrics.report import MetricsReport
 from social_care.store.db import Database
 from social_care.store.types import utcnow
@@ -57,11 +55,12 @@ async def compute(
     scope = Scope(since=since, until=until, now=now, rules=rules, directory=await load_directory(db),
                   clock=Clock(business_hours), timezone=report_zone(timezone, business_hours), interval=interval)
     facts: list[ConversationFacts] = []
-    async for page in iter_logs(db, await conversation_ids(db, since=since, until=until)):
-        # The replay is CPU work; off the event loop, so a dashboard in the service does not stall webhooks.
+    async for page in iter_pages(db, await conversation_ids(db, since=since, until=until)):
+        # Building the records and replaying them is CPU work; off the event loop, so a dashboard in the
+        # service does not stall webhooks.
         facts.extend(await asyncio.to_thread(_replay, page, now))
     return await asyncio.to_thread(build_report, facts, scope)
 
 
-def _replay(page: Sequence[ConversationLog], now: datetime) -> list[ConversationFacts]:
-    return [conversation_facts(log, now=now) for log in page]
+def _replay(page: RawPage, now: datetime) -> list[ConversationFacts]:
+    return [conversation_facts(log, now=now) for log in page.logs()]

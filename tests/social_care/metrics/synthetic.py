@@ -23,12 +23,13 @@ from sqlalchemy import insert, text
 from social_care.store.db import Database
 from social_care.store.migrate import upgrade
 from social_care.store.models import Agent, Channel, Contact, Conversation, Event, Identity, Message, OutboxItem
+from tests.social_care.metrics.bulk import bulk_insert
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 AGENTS = ("giulia", "luca", "sara", "marco", "anna", "piero")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 LABELS = (("negative", -0.6), ("neutral", 0.0), ("positive", 0.6))
-# executemany needs the same keys in every row.
+# Bulk inserts need the same keys in every row.
 MESSAGE_DEFAULTS: dict[str, Any] = {"identity_id": None, "agent_id": None, "delivery_status": None,
                                     "pipeline_state": None, "lang": None, "sentiment": None, "sentiment_label": None}
 
@@ -180,7 +181,7 @@ class _Writer:
 
 
 async def generate(db: Database, *, conversations: int, days: int = 365, seed: int = 1,
-                   batch: int = 2000) -> Truth:
+                   batch: int = 5000) -> Truth:
     """Write `conversations` conversations opened uniformly over `days` days from START; returns the truth."""
     rng = random.Random(seed)
     truth = Truth()
@@ -201,8 +202,7 @@ async def generate(db: Database, *, conversations: int, days: int = 365, seed: i
                 for model, values in ((Contact, rows.contacts), (Identity, rows.identities),
                                       (Conversation, rows.conversations), (Message, rows.messages),
                                       (OutboxItem, rows.outbox), (Event, rows.events)):
-                    if values:
-                        await conn.execute(insert(model), values)
+                    await bulk_insert(conn, model.__table__, values)
     if db.is_postgres:
         async with db.write_engine.begin() as conn:
             for table in ("channels", "agents", "contacts", "identities", "conversations", "messages", "events"):
