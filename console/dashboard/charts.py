@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearAxis, NumeralTickFormatter, Range1d
@@ -21,13 +21,30 @@ MEDIAN, P90 = "#1565c0", "#90caf9"
 HEIGHT = 300
 
 
-def _x(buckets: Sequence[str]) -> list[datetime]:
-    # Local wall time without the offset: Bokeh's datetime axis then reads in the report's zone.
-    return [datetime.fromisoformat(b).replace(tzinfo=None) for b in buckets]
+def _x(buckets: Sequence[str], interval: str) -> list[datetime]:
+    # The middle of each bucket, so a bar covers its hour or day; local wall time without the offset, so
+    # Bokeh's datetime axis reads in the report's zone.
+    half = (timedelta(hours=1) if interval == "hour" else timedelta(days=1)) / 2
+    return [datetime.fromisoformat(b).replace(tzinfo=None) + half for b in buckets]
+
+
+def local_span(since: datetime, until: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The report's range as the axis shows it (local wall time), so a quiet week is not drawn as one fat bar."""
+    return since.astimezone(zone).replace(tzinfo=None), until.astimezone(zone).replace(tzinfo=None)
+
+
+def _labels(buckets: Sequence[str], interval: str) -> list[str]:
+    """Each bucket as the hover names it: its day, or its day and starting hour."""
+    pattern = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
+    return [datetime.fromisoformat(b).strftime(pattern) for b in buckets]
 
 
 def _width(interval: str) -> float:
     return (timedelta(hours=1) if interval == "hour" else timedelta(days=1)).total_seconds() * 1000 * 0.8
+
+
+def _x_range(span: tuple[datetime, datetime] | None) -> dict[str, Any]:
+    return {"x_range": Range1d(*span)} if span is not None else {}
 
 
 def _figure(title: str, *, x_label: str, y_label: str, css: str, **extra: Any) -> Any:
@@ -46,14 +63,15 @@ def _legend(plot: Any) -> None:
     plot.legend.background_fill_alpha = 0.7
 
 
-def sentiment_chart(series: SentimentSeries, t: Translate, *, interval: str, zone: str) -> Any:
+def sentiment_chart(series: SentimentSeries, t: Translate, *, interval: str, zone: str,
+                    span: tuple[datetime, datetime] | None = None) -> Any:
     """Stacked shares of negative / neutral / positive per bucket, with the mean compound on a second axis."""
-    data = {"x": _x(series.buckets), "negative": list(series.share_negative), "neutral": list(series.share_neutral),
+    data = {"x": _x(series.buckets, interval), "label": _labels(series.buckets, interval), "negative": list(series.share_negative), "neutral": list(series.share_neutral),
             "positive": list(series.share_positive), "messages": list(series.messages),
             "compound": [float("nan") if v is None else v for v in series.mean_compound]}
     source = ColumnDataSource(data)
     plot = _figure(t("dash.chart.sentiment"), x_label=t("dash.chart.when", zone=zone), y_label=t("dash.chart.share"),
-                   css="sc-chart-sentiment", x_axis_type="datetime", y_range=Range1d(0, 1.15))
+                   css="sc-chart-sentiment", x_axis_type="datetime", y_range=Range1d(0, 1.15), **_x_range(span))
     labels = ("negative", "neutral", "positive")
     plot.vbar_stack(labels, x="x", width=_width(interval), source=source, color=[COLOURS[k] for k in labels],
                     legend_label=[t(f"sentiment.{k}") for k in labels], alpha=0.85)
@@ -63,33 +81,34 @@ def sentiment_chart(series: SentimentSeries, t: Translate, *, interval: str, zon
     plot.line("x", "compound", source=source, y_range_name="compound", color=COMPOUND, line_width=2,
               legend_label=t("dash.chart.compound"))
     plot.scatter("x", "compound", source=source, y_range_name="compound", color=COMPOUND, size=5)
-    plot.add_tools(HoverTool(tooltips=[("", "@x{%F %H:%M}"), (t("dash.chart.count"), "@messages"),
+    plot.add_tools(HoverTool(tooltips=[("", "@label"), (t("dash.chart.count"), "@messages"),
                                        (t("sentiment.negative"), "@negative{0%}"),
                                        (t("sentiment.neutral"), "@neutral{0%}"),
                                        (t("sentiment.positive"), "@positive{0%}"),
-                                       (t("dash.chart.compound"), "@compound{0.00}")],
-                             formatters={"@x": "datetime"}, mode="vline"))
+                                       (t("dash.chart.compound"), "@compound{0.00}")], mode="vline"))
     _legend(plot)
     return plot
 
 
 def count_chart(series: CountSeries, t: Translate, *, title: str, y_label: str, interval: str, zone: str, css: str,
-                colour: str, per_group: bool = False) -> Any:
+                colour: str, per_group: bool = False, span: tuple[datetime, datetime] | None = None) -> Any:
     """Bars of the total per bucket, and with `per_group` one line per channel."""
-    x = _x(series.buckets)
-    plot = _figure(title, x_label=t("dash.chart.when", zone=zone), y_label=y_label, css=css, x_axis_type="datetime")
+    x = _x(series.buckets, interval)
+    plot = _figure(title, x_label=t("dash.chart.when", zone=zone), y_label=y_label, css=css, x_axis_type="datetime",
+                   **_x_range(span))
     total = series.groups.get("all", ())
-    source = ColumnDataSource({"x": x, "count": list(total)})
+    labels = _labels(series.buckets, interval)
+    source = ColumnDataSource({"x": x, "label": labels, "count": list(total)})
     plot.vbar(x="x", top="count", width=_width(interval), source=source, color=colour, alpha=0.8,
               legend_label=t("dash.total"))
     if per_group:
         for index, (group, values) in enumerate(g for g in series.groups.items() if g[0] != "all"):
             colour_of = Category10_10[index % len(Category10_10)]
-            line = ColumnDataSource({"x": x, "count": list(values)})
+            line = ColumnDataSource({"x": x, "label": labels, "count": list(values)})
             plot.line("x", "count", source=line, color=colour_of, line_width=2, legend_label=group)
             plot.scatter("x", "count", source=line, color=colour_of, size=5)
     plot.y_range.start = 0
-    plot.add_tools(HoverTool(tooltips=[("", "@x{%F %H:%M}"), (y_label, "@count")], formatters={"@x": "datetime"}))
+    plot.add_tools(HoverTool(tooltips=[("", "@label"), (y_label, "@count")]))
     _legend(plot)
     return plot
 

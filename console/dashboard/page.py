@@ -252,17 +252,19 @@ class DashboardPage:
         ])
         self._sync_groups()
         self._render_trend()
+        span = charts.local_span(report.since, report.until, zone)
         self.complaints_chart.object = charts.count_chart(
             complaints_series(report), t, title=t("dash.chart.complaints"), y_label=t("dash.chart.complaints"),
             interval=report.interval, zone=report.timezone, css="sc-chart-complaints", colour=charts.COMPLAINT,
-            per_group=True)
+            per_group=True, span=span)
         self.volume_chart.object = charts.count_chart(
             inbound_series(report), t, title=t("dash.chart.volume"), y_label=t("dash.chart.count"),
-            interval=report.interval, zone=report.timezone, css="sc-chart-volume", colour=charts.TOTAL, per_group=True)
+            interval=report.interval, zone=report.timezone, css="sc-chart-volume", colour=charts.TOTAL, per_group=True,
+            span=span)
         self.conversations_chart.object = charts.count_chart(
             new_conversation_series(report), t, title=t("dash.chart.new_conversations"),
             y_label=t("dash.chart.conversations"), interval=report.interval, zone=report.timezone,
-            css="sc-chart-conversations", colour=charts.TOTAL, per_group=True)
+            css="sc-chart-conversations", colour=charts.TOTAL, per_group=True, span=span)
         self._render_responses()
         self.tables["breaches_now"].object = html_table(table_rows(report, "breaches_now"), t, zone,
                                                         css="sc-breaches", columns=BREACH_COLUMNS)
@@ -273,8 +275,9 @@ class DashboardPage:
         report = self.model.report
         if report is None:
             return
-        self.sentiment_chart.object = charts.sentiment_chart(self.model.sentiment(), self.t, interval=report.interval,
-                                                             zone=report.timezone)
+        self.sentiment_chart.object = charts.sentiment_chart(
+            self.model.sentiment(), self.t, interval=report.interval, zone=report.timezone,
+            span=charts.local_span(report.since, report.until, self.zone))
 
     def _render_responses(self) -> None:
         report = self.model.report

@@ -64,7 +64,7 @@ async def test_dashboard_charts_csv_roles_and_the_spike_banner(tmp_path: Path, m
             await marco.locator(f".{css} canvas").first.wait_for(state="attached", timeout=15_000)
         assert await marco.locator(".sc-spike-line").count() == 1  # the banner is on every page
         found = await sources(marco)
-        volume = [s for s in found if set(s) == {"x", "count"} and s["x"] > 0]
+        volume = [s for s in found if set(s) == {"x", "label", "count"} and s["x"] > 0]
         sentiment = [s for s in found if "negative" in s and s["x"] > 0]
         assert volume and sentiment, found
         assert marco.errors == []
