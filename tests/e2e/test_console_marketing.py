@@ -34,6 +34,12 @@ async def test_a_forwarded_thread_reaches_marketing_live_and_can_be_handed_back(
         assert sent["text"] == "Hi Nora, our partnerships team will call you tomorrow."
         await sara.locator(".sc-msg.sc-outbound .sc-delivery-sent").wait_for(timeout=5_000)
 
+        # Tag it as a lead: the list shows the tag.
+        await sara.locator(".sc-tags input").first.click()
+        await sara.locator(".sc-tags").get_by_text("lead", exact=True).first.click()
+        await sara.locator(".sc-save-tags button").click()
+        await row.locator(".sc-tag", has_text="#lead").wait_for(timeout=5_000)
+
         # Hand it back: it leaves marketing and the support inbox says who sent it and why.
         await sara.get_by_placeholder("Note for support").fill("Also asks about a damaged parcel")
         await sara.locator(".sc-hand-back button").click()
