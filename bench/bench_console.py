@@ -175,7 +175,7 @@ async def view_model_figures(url: str, agent_id: int) -> None:
     try:
         cases = {"inbox, first page (open, all)": {}, "inbox, mine": {"scope": "mine"},
                  "inbox, unassigned": {"scope": "unassigned"}, "inbox, P1 only": {"priority": 1},
-                 "inbox, search 'charged twice' (LIKE scan)": {"search": "charged twice"}}
+                 "inbox, search 'charged twice'": {"search": "charged twice"}}
         for label, filters in cases.items():
             samples = []
             for _ in range(3 if "search" in label else 10):

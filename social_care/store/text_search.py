@@ -8,7 +8,7 @@ migration 0004; they are not models, so schema comparisons leave them out (`is_s
 """
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, literal_column, select, text
+from sqlalchemy import Select, literal_column, select, text
 
 from social_care.store.models import Message
 
@@ -28,14 +28,14 @@ def fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def inbound_text_contains(conversation_id: ColumnElement[int], term: str, dialect: str) -> ColumnElement[bool]:
-    """Some customer message of the conversation contains `term` (case-insensitive)."""
+def conversations_with_text(term: str, dialect: str) -> Select[tuple[int]]:
+    """Ids of conversations with a customer message containing `term` (case-insensitive)."""
     if dialect == "sqlite" and len(term) >= MIN_INDEXED:
         matching = (select(literal_column("rowid")).select_from(text(FTS_TABLE))
                     .where(text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=fts_phrase(term))))
-        return exists().where(Message.conversation_id == conversation_id, Message.id.in_(matching))
-    return exists().where(Message.conversation_id == conversation_id, Message.direction == "inbound",
-                          Message.text.ilike(like_pattern(term), escape="\\"))
+        return select(Message.conversation_id).where(Message.id.in_(matching))
+    return select(Message.conversation_id).where(Message.direction == "inbound",
+                                                 Message.text.ilike(like_pattern(term), escape="\\"))
 
 
 def is_search_object(name: str | None) -> bool:
