@@ -39,6 +39,7 @@ class InboxModel(param.Parameterized):
         self.t = t
         self._items: list[InboxItem] = []
         self._alerted: set[int] = set()
+        self.pinned_queue: str | None = None  # a page that shows one queue only (marketing) alerts only for it
 
     @property
     def pages(self) -> int:
@@ -153,7 +154,8 @@ class InboxModel(param.Parameterized):
         """P1 conversations among `conversation_ids` not announced to this session yet."""
         if not any(cid not in self._alerted for cid in conversation_ids):
             return []
-        ids, queues, now = tuple(sorted(set(conversation_ids))), self.agent.visible_queues, self.context.now()
+        queues = (self.pinned_queue,) if self.pinned_queue else self.agent.visible_queues
+        ids, now = tuple(sorted(set(conversation_ids))), self.context.now()
 
         async def load() -> list[InboxItem]:
             async with self.context.db.read() as session:

@@ -525,7 +525,7 @@ class MarketingPage(InboxPage):
 
     def _build(self) -> None:
         super()._build()
-        self.inbox.queue = self.fixed_queue
+        self.inbox.queue = self.inbox.pinned_queue = self.fixed_queue
         self.queue.visible = False
 
     def _build_actions(self) -> None:

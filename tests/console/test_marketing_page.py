@@ -123,3 +123,13 @@ async def test_marketing_tags_a_thread_and_the_list_and_timeline_show_it(world: 
     assert not await page.conversation.act("tag", tags=["<script>"])
     assert "tag" in page.conversation.error and page.thread.thread["tags"] == ["partnership", "lead"]
     page.close()
+
+
+async def test_the_marketing_page_announces_only_marketing_p1s(world: World) -> None:
+    await world.customer_writes("refund now!!", chat=1, name="Anna")
+    await world.customer_writes("big partnership, reply today", chat=2, name="Bruno")
+    async with world.db.write() as session:
+        await session.execute(update(Conversation).values(priority=1))
+        await session.execute(update(Conversation).where(Conversation.id == 2).values(queue="marketing"))
+    page = MarketingPage(world.context, world.session_agent("marco"), session_id="m1")
+    assert [a["customer"] for a in await page.inbox.new_p1([1, 2])] == ["Bruno"]  # Anna's is a support P1
