@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select, type_coerce
+from sqlalchemy import select, text, type_coerce
 from sqlalchemy.types import NullType
 
 from social_care.backoff import jittered_delay
@@ -28,6 +28,7 @@ EVENT_KIND = "spike_alert"
 TOPIC = "spike.alert"
 # An alert stays active (banner shown, no repeat for its signal) for this long after it was raised.
 ACTIVE_FOR = WINDOW
+ADVISORY_KEY = 0x5C_5B1E  # PostgreSQL advisory lock id of the spike check (any constant of ours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +75,10 @@ class SpikeAlert:
 async def active_alerts(db: Database, *, now: datetime) -> list[SpikeAlert]:
     """Alerts raised in the last hour (newest first), one per signal: what the console banner shows."""
     async with db.read() as session:
-        rows = (await (await session.connection()).execute(
-            select(type_coerce(Event.at, NullType()), type_coerce(Event.data, NullType()))
-            .where(Event.kind == EVENT_KIND, Event.at > now - ACTIVE_FOR, Event.at <= now)
-            .order_by(Event.at.desc(), Event.id.desc())
-        )).all()
+        recent = await _recent(session, now)
     seen: dict[str, SpikeAlert] = {}
-    for at, data in rows:
-        alert = SpikeAlert.from_data(driver_json(data), driver_instant(at))
-        if alert is not None and alert.signal not in seen:
-            seen[alert.signal] = alert
+    for alert in recent:
+        seen.setdefault(alert.signal, alert)
     return list(seen.values())
 
 
@@ -133,7 +128,10 @@ class SpikeWatcher:
             return []
         raised: list[SpikeAlert] = []
         async with self.db.write() as session:
-            # Inside the write transaction, so two service processes checking together raise it once.
+            # Inside the write transaction, so two service processes checking together raise it once: SQLite
+            # has one writer; PostgreSQL takes a transaction-scoped lock that the second check waits for.
+            if self.db.is_postgres:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
             recent = {a.signal for a in await _recent(session, now)}
             for check in spiking:
                 if check.signal in recent:
@@ -213,9 +211,11 @@ class SpikeWatcher:
 
 
 async def _recent(session: Any, now: datetime) -> Sequence[SpikeAlert]:
+    """Alerts raised in the hour before `now`, newest first."""
     rows = (await (await session.connection()).execute(
         select(type_coerce(Event.at, NullType()), type_coerce(Event.data, NullType()))
         .where(Event.kind == EVENT_KIND, Event.at > now - ACTIVE_FOR, Event.at <= now)
+        .order_by(Event.at.desc(), Event.id.desc())
     )).all()
     found = [SpikeAlert.from_data(driver_json(data), driver_instant(at)) for at, data in rows]
     return [alert for alert in found if alert is not None]
