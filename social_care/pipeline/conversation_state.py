@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +63,17 @@ async def refresh_conversation(
     return changed
 
 
+HOUR = timedelta(hours=1)
+
+
+def _crossed_an_hour(since: datetime, previous: datetime | None, now: datetime) -> bool:
+    """Whether the whole hours waited changed between the previous round (None: none yet) and now."""
+    hours = (now - since) // HOUR
+    if previous is None:
+        return hours >= 1  # the first round after a start: every thread that has waited points to show
+    return hours != (previous - since) // HOUR
+
+
 class ConversationRefresher:
     """Re-prioritises waiting conversations on a timer: waiting time is part of the priority."""
 
@@ -73,29 +84,31 @@ class ConversationRefresher:
         self.bus = bus
         self.interval = interval
         self.batch_size = batch_size
+        self._last_round: datetime | None = None
+        self.last_refreshed = 0  # threads recomputed in the last round (the others crossed no hour)
 
-    async def run_once(self) -> int:
-        """Refresh every open conversation that is waiting for an answer; returns how many changed."""
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Refresh the waiting conversations whose time waited crossed a whole hour; returns how many changed.
+
+        Time only changes a thread's state through whole hours waited (the points and the "waiting N h"
+        reason), so a round touches the threads that crossed an hour since the previous round, not every
+        waiting thread: the writer stays free for webhooks however big the backlog.
+        """
+        now = now or utcnow()
+        previous, self._last_round = self._last_round, now
+        async with self.db.read() as session:
+            waiting = (await session.execute(
+                select(Conversation.id, Conversation.waiting_since)
+                .where(Conversation.status == ConversationStatus.OPEN, Conversation.waiting_since.is_not(None))
+            )).all()
+        due = [cid for cid, since in waiting if _crossed_an_hour(since, previous, now)]
+        self.last_refreshed = len(due)
         changed: list[int] = []
-        after = 0
-        while True:
+        for start in range(0, len(due), self.batch_size):
             async with self.db.write() as session:
-                ids = (
-                    await session.scalars(
-                        select(Conversation.id)
-                        .where(Conversation.status == ConversationStatus.OPEN, Conversation.waiting_since.is_not(None),
-                               Conversation.id > after)
-                        .order_by(Conversation.id)
-                        .limit(self.batch_size)
-                    )
-                ).all()
-                now = utcnow()
-                for conversation_id in ids:
+                for conversation_id in due[start:start + self.batch_size]:
                     if await refresh_conversation(session, conversation_id, self.rules, now=now):
                         changed.append(conversation_id)
-            if len(ids) < self.batch_size:
-                break
-            after = ids[-1]
         if changed and self.bus is not None:
             self.bus.publish("conversation.changed", ids=changed)
         return len(changed)
