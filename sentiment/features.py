@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_CHARS = 1000
-"""Only this many characters of a message are featurized: the gist of a post is in its start."""
-MAX_CHUNK = 40
-"""Character n-grams come from at most this many characters of a whitespace chunk (no word is longer)."""
+MAX_CHARS = 500
+"""Only this many characters of a message are featurized: the gist of a post is in its start (VADER
+reads as many). No training text is longer, and it bounds the time of a post of unknown words."""
+MAX_TOKEN = 40
+"""Character n-grams come from at most this many characters of a token (no word is longer)."""
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _DIGIT_RE = re.compile(r"\d")
@@ -43,28 +44,34 @@ class FeatureSpec:
         return cls(int(data["word_max"]), int(data["char_min"]), int(data["char_max"]))
 
 
-def chunk_features(chunk: str, spec: FeatureSpec, max_chunk: int = MAX_CHUNK) -> tuple[list[str], list[str]]:
-    """Features of one whitespace-separated chunk: (its word tokens, its word and char n-gram features)."""
-    words = _WORD_RE.findall(chunk)
-    feats = ["w " + w for w in words]
-    padded = " " + chunk[:max_chunk] + " "
+def token_features(token: str, spec: FeatureSpec) -> set[str]:
+    """The distinct features of one word token: the word itself and its character n-grams (space-padded)."""
+    feats = {"w " + token}
+    padded = " " + token[:MAX_TOKEN] + " "
     size = len(padded)
     for n in range(spec.char_min, spec.char_max + 1):
-        feats.extend(padded[i : i + n] for i in range(size - n + 1))
-    return words, feats
-
-
-def extract(normalized: str, spec: FeatureSpec) -> set[str]:
-    """The set of n-gram features of an already normalized text (presence, not counts)."""
-    feats: set[str] = set()
-    tokens: list[str] = []
-    for chunk in normalized.split():
-        words, chunk_feats = chunk_features(chunk, spec)
-        tokens.extend(words)
-        feats.update(chunk_feats)
-    if spec.word_max >= 2:
-        feats.update(bigrams(tokens))
+        feats.update(padded[i : i + n] for i in range(size - n + 1))
     return feats
+
+
+def extract(normalized: str, spec: FeatureSpec) -> dict[str, int]:
+    """The n-gram feature counts of an already normalized text.
+
+    Each distinct token adds its word feature and its distinct character n-grams once, and each
+    distinct word bigram counts once: a character n-gram's count is the number of different tokens
+    it occurs in, every other feature's count is 1. Repeating a word adds nothing, and a text's
+    counts are a sum over its distinct tokens, which lets `FeatureIndex` score the vocabulary's
+    words from precomputed sums.
+    """
+    counts: dict[str, int] = {}
+    tokens = _WORD_RE.findall(normalized)
+    for token in dict.fromkeys(tokens):
+        for feature in token_features(token, spec):
+            counts[feature] = counts.get(feature, 0) + 1
+    if spec.word_max >= 2:
+        for feature in set(bigrams(tokens)):
+            counts[feature] = 1
+    return counts
 
 
 def bigrams(tokens: list[str]) -> list[str]:
@@ -73,47 +80,15 @@ def bigrams(tokens: list[str]) -> list[str]:
 
 
 # --- Run-time look-up -------------------------------------------------------------------------------
-# Character n-grams are most of a text's features (about four per character), and building each as a
-# Python string to look it up costs ~150 µs per tweet. At run time they are hashed instead, all at
-# once with numpy: a polynomial hash over the code points (mod 2^64, exact integer arithmetic, so the
-# same on every machine) plus a salt for the length, looked up by binary search among the hashes of
-# the vocabulary's character n-grams. Words and word bigrams are few and go through dicts.
-#
-# The chunks are hashed as one string " c1  c2  c3 ": an n-gram spanning two chunks contains two
-# spaces in a row, which no padded chunk has, so it can never be a vocabulary n-gram.
-
-_P = 0x9E3779B97F4A7C15
-_MASK = (1 << 64) - 1
-_N_SALT = 0x94D049BB133111EB
-_MAX_N = 4
-_MAX_PADDED = 8192
-_TAIL = chr(0x10FFFF) * (_MAX_N - 1)  # a noncharacter: padding for the n-grams that run off the end
-_OFFSETS = np.arange(_MAX_N)[:, None] + np.arange(_MAX_PADDED)[None, :]
-_ROW_POWERS = np.array([[pow(_P, j, 1 << 64)] for j in range(_MAX_N)], dtype=np.uint64)
-_ROW_SALTS = np.array([[(j + 1) * _N_SALT & _MASK] for j in range(_MAX_N)], dtype=np.uint64)
-
-
-def char_ngram_hash(gram: str) -> int:
-    """The hash `FeatureIndex` gives the character n-gram `gram` (computed with Python integers)."""
-    value = len(gram) * _N_SALT
-    for j, ch in enumerate(gram):
-        value += ord(ch) * pow(_P, j, 1 << 64)
-    return value & _MASK
+# A text's features are a sum over its distinct tokens (see `extract`), and about nine in ten tokens
+# of a post are a word of the vocabulary. So each such word's feature rows (the word and its
+# character n-grams) are summed once, when the index is built, into one extra row of the weight
+# matrix (`expand`); a post then costs a dict look-up per token, n-gram look-ups for its other
+# tokens only, its bigrams, and one gather and sum. The index keeps no state from the texts it sees.
 
 
 def _join_pair(a: str, b: str) -> str:
     return a + " " + b
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting (numpy's hash-based unique costs ~100 µs on a small array)."""
-    values = np.sort(values)
-    if len(values) < 2:
-        return values
-    keep = np.empty(len(values), dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 def _is_char_gram(feature: str) -> bool:
@@ -123,64 +98,72 @@ def _is_char_gram(feature: str) -> bool:
 
 
 class FeatureIndex:
-    """Maps a normalized text to the rows of a vocabulary's features present in it, fast.
+    """Maps a normalized text to the matrix rows whose sum scores it.
 
-    Gives exactly the rows of `extract(normalized, spec)` found in the vocabulary (see the tests).
+    `members(rows(text))` are exactly the vocabulary rows of `extract(text, spec)`, each as often as
+    its count (see the tests). `rows` gives a vocabulary word as one extra row, numbered after the
+    vocabulary, standing for the sum of that word's feature rows; `expand` appends those sums to a
+    weight matrix.
     """
 
-    __slots__ = ("hash_rows", "hashes", "pairs", "spec", "words")
+    __slots__ = ("_lengths", "_members", "grams", "known", "pairs", "size", "spec")
 
     def __init__(self, vocab: dict[str, int], spec: FeatureSpec) -> None:
         self.spec = spec
-        self.words: dict[str, int] = {}
+        self.size = len(vocab)
         self.pairs: dict[str, int] = {}
-        grams: list[tuple[int, int]] = []
+        self.grams: dict[str, int] = {}
+        words: dict[str, int] = {}
         for feature, row in vocab.items():
             if not _is_char_gram(feature):
-                (self.words if feature[0] == "w" else self.pairs)[feature[2:]] = row
+                (words if feature[0] == "w" else self.pairs)[feature[2:]] = row
             elif spec.char_min <= len(feature) <= spec.char_max:
-                if spec.char_max > _MAX_N:
-                    raise ValueError(f"character n-grams longer than {_MAX_N} are not supported")
-                grams.append((char_ngram_hash(feature), row))
-        grams.sort()
-        self.hashes = np.array([h for h, _ in grams], dtype=np.uint64)
-        self.hash_rows = np.array([r for _, r in grams], dtype=np.intp)
-        if len(self.hashes) > 1 and bool(np.any(self.hashes[1:] == self.hashes[:-1])):
-            raise ValueError("character n-gram hash collision in the vocabulary")
+                self.grams[feature] = row
+        self._lengths = range(spec.char_min, spec.char_max + 1)
+        ordered = sorted(words)
+        self.known = {word: self.size + i for i, word in enumerate(ordered)}
+        self._members = [[words[word], *self._char_rows(word)] for word in ordered]
 
     def rows(self, normalized: str) -> np.ndarray:
-        """Sorted unique vocabulary rows of the features of an already normalized text."""
-        spec = self.spec
+        """The rows (with repeats, vocabulary words as their extra rows) whose sum scores the text."""
         tokens = _WORD_RE.findall(normalized)
-        found = [row for row in map(self.words.get, tokens) if row is not None]
-        if spec.word_max >= 2 and len(tokens) > 1:
-            found.extend(row for row in map(self.pairs.get, map(_join_pair, tokens, tokens[1:])) if row is not None)
-        parts = [np.array(found, dtype=np.intp)] if found else []
-        if spec.char_min <= spec.char_max and len(self.hashes):
-            char_rows = self._char_rows(normalized)
-            if char_rows is not None:
-                parts.append(char_rows)
-        if not parts:
-            return np.zeros(0, dtype=np.intp)
-        return _sorted_unique(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        distinct = dict.fromkeys(tokens)
+        found = list(map(self.known.get, distinct))
+        out = [row for row in found if row is not None]
+        if len(out) < len(found):
+            for token, row in zip(distinct, found):
+                if row is None:
+                    out.extend(self._char_rows(token))
+        if self.spec.word_max >= 2 and len(tokens) > 1:
+            pairs = map(self.pairs.get, dict.fromkeys(map(_join_pair, tokens, tokens[1:])))
+            out.extend(row for row in pairs if row is not None)
+        return np.array(out, dtype=np.intp)
 
-    def _char_rows(self, normalized: str) -> np.ndarray | None:
-        chunks = normalized.split()
-        if not chunks:
-            return None
-        padded = "".join([" " + chunk[:MAX_CHUNK] + " " for chunk in chunks]) + _TAIL
-        codes = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-        size = len(codes) - len(_TAIL)
-        if size > _MAX_PADDED:  # cannot happen for normalized text (MAX_CHARS); kept as a bound
-            return None
-        # Row n-1 of `grams` holds the hashes of the n-grams starting at each position (n = 1..4):
-        # a cumulative sum down the rows of code * P^(n-1). N-grams running into the tail end in a
-        # code point no text has, so they match nothing.
-        grams = codes[_OFFSETS[:, :size]]
-        grams *= _ROW_POWERS
-        np.cumsum(grams, axis=0, out=grams)
-        grams += _ROW_SALTS
-        keys = grams[self.spec.char_min - 1 : self.spec.char_max].ravel()
-        at = np.searchsorted(self.hashes, keys)
-        at[at == len(self.hashes)] = 0
-        return self.hash_rows[at[self.hashes[at] == keys]]
+    def members(self, rows: np.ndarray) -> np.ndarray:
+        """`rows` with every extra row replaced by the vocabulary rows it stands for, sorted."""
+        out: list[int] = []
+        for row in rows.tolist():
+            out.extend(self._members[row - self.size] if row >= self.size else (row,))
+        return np.array(sorted(out), dtype=np.intp)
+
+    def expand(self, matrix: np.ndarray) -> np.ndarray:
+        """`matrix` (one row per vocabulary feature) with the extra rows of `rows` appended, as float64."""
+        base = matrix.astype(np.float64)
+        extra = np.zeros((len(self._members), matrix.shape[1]), dtype=np.float64)
+        for start in range(0, len(self._members), 1024):
+            group = self._members[start : start + 1024]
+            # Every group member has at least its word's own row, so no segment is empty.
+            flat = np.fromiter((row for members in group for row in members), dtype=np.intp)
+            starts = np.cumsum([0] + [len(members) for members in group[:-1]])
+            extra[start : start + len(group)] = np.add.reduceat(base[flat], starts, axis=0)
+        return np.vstack((base, extra))
+
+    def _char_rows(self, token: str) -> list[int]:
+        """The distinct vocabulary rows of one token's character n-grams."""
+        if not self.grams:
+            return []
+        padded = " " + token[:MAX_TOKEN] + " "
+        size = len(padded)
+        found = set(map(self.grams.get, [padded[i : i + n] for n in self._lengths for i in range(size - n + 1)]))
+        found.discard(None)
+        return sorted(found)  # type: ignore[type-var]

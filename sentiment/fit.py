@@ -1,6 +1,7 @@
 """Offline fitting of a `LinearModel` with scikit-learn (training extra only; never imported at run time)."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,8 @@ class HeadData:
 
     `labels` of length one make a regression head (`y` then holds floats, NaN where unlabelled).
     `dense=False` trains the head on n-grams only; `stack` names earlier heads whose raw scores
-    become extra dense inputs of this head.
+    become extra dense inputs of this head. `offset_folds` (softmax heads) adds per-label logit
+    offsets chosen for macro-recall by a cross-validation of this head on its own training rows.
     """
 
     name: str
@@ -29,6 +31,7 @@ class HeadData:
     dense: bool = True
     stack: tuple[str, ...] = ()
     class_weights: tuple[float, ...] | None = None
+    offset_folds: int = 0
 
     def mask(self) -> np.ndarray:
         if len(self.labels) == 1:
@@ -54,39 +57,49 @@ class FeatureCache:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.names: list[str] = []
-        self._rows: dict[tuple[FeatureSpec, str], np.ndarray] = {}
+        self._rows: dict[tuple[FeatureSpec, str], tuple[np.ndarray, np.ndarray]] = {}
 
-    def row(self, text: str, spec: FeatureSpec) -> np.ndarray:
-        """Sorted global ids of the features of `text` (raw; normalized here)."""
+    def row(self, text: str, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted global ids of the features of `text` (raw; normalized here) and their counts."""
         key = (spec, text)
         hit = self._rows.get(key)
         if hit is None:
             ids = self.ids
             found = []
-            for feature in extract(normalize(text), spec):
+            for feature, count in extract(normalize(text), spec).items():
                 fid = ids.get(feature)
                 if fid is None:
                     fid = ids[feature] = len(self.names)
                     self.names.append(feature)
-                found.append(fid)
-            hit = self._rows[key] = np.array(sorted(found), dtype=np.int64)
+                found.append((fid, count))
+            found.sort()
+            hit = self._rows[key] = (
+                np.array([fid for fid, _ in found], dtype=np.int64),
+                np.array([count for _, count in found], dtype=np.float64),
+            )
         return hit
 
 
 def tfidf(
     texts: Sequence[str], spec: FeatureSpec, min_df: int, max_features: int | None, cache: FeatureCache | None = None
 ) -> tuple[Any, list[str], np.ndarray]:
-    """Binary tf-idf rows (L2-normalized, smooth idf) of `texts`: (csr matrix, vocabulary in column order, idf).
+    """Tf-idf rows (smooth idf) of `texts`: (csr matrix, vocabulary in column order, idf).
 
-    The vocabulary is the features in at least `min_df` texts, the `max_features` most frequent
-    (ties by name), in name order; the same texts always give the same matrix.
+    A text's value for feature f is count_f * idf_f / sqrt(sum over its features g of count_g * idf_g²),
+    with counts from `extract` (the number of distinct tokens a feature occurs in): the form
+    `LinearModel` computes by summing matrix rows [idf², idf·w]. It is the L2-normalized binary
+    tf-idf whenever no character n-gram occurs in two different tokens. The vocabulary is the features in
+    at least `min_df` texts, the `max_features` most frequent (ties by name), in name order; the
+    same texts always give the same matrix.
     """
     import scipy.sparse as sp
 
     cache = cache if cache is not None else FeatureCache()
-    rows = [cache.row(text, spec) for text in texts]
+    pairs = [cache.row(text, spec) for text in texts]
+    rows = [ids for ids, _ in pairs]
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    counts = np.concatenate([c for _, c in pairs]) if pairs else np.zeros(0)
     df = np.bincount(indices, minlength=len(cache.names))
     candidates = np.flatnonzero(df >= min_df)
     names = cache.names
@@ -100,9 +113,14 @@ def tfidf(
     keep = mapped >= 0
     row_of = np.repeat(np.arange(len(texts)), lengths)[keep]
     idf = np.log((1.0 + len(texts)) / (1.0 + df[[cache.ids[f] for f in vocab]].astype(np.float64))) + 1.0
-    values = idf[mapped[keep]]
-    matrix = sp.csr_matrix((values, (row_of, mapped[keep])), shape=(len(texts), len(vocab)))
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    columns = mapped[keep]
+    # Entries in (row, column) order: feature ids follow set iteration order, which changes from one
+    # process to the next (string hashing), and the solver's sums must not.
+    order = np.lexsort((columns, row_of))
+    row_of, columns, kept_counts = row_of[order], columns[order], counts[keep][order]
+    kept_idf = idf[columns]
+    matrix = sp.csr_matrix((kept_counts * kept_idf, (row_of, columns)), shape=(len(texts), len(vocab)))
+    norms = np.sqrt(np.bincount(row_of, weights=kept_counts * kept_idf**2, minlength=len(texts)))
     norms[norms == 0] = 1.0
     matrix = sp.diags(1.0 / norms) @ matrix
     return matrix.tocsr(), vocab, idf
@@ -113,6 +131,46 @@ def _balanced(y: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
     totals = np.array([weights[y == c].sum() for c in range(n_classes)])
     factors = np.where(totals > 0, weights.sum() / (n_classes * np.maximum(totals, 1e-12)), 0.0)
     return weights * factors[y]
+
+
+OFFSET_GRID = tuple(round(0.1 * i, 1) for i in range(-10, 11))
+
+
+def recall_offsets(design: Any, y: np.ndarray, weights: np.ndarray, c: float, k: int) -> np.ndarray:
+    """Per-label logit offsets (the first label's 0) that maximize macro-recall over a k-fold CV.
+
+    Each fold's logistic regression is fitted on the other folds only (the same design, C and
+    sample weights), so the offsets are chosen on predictions for texts the model did not see;
+    ties go to the offsets nearest zero. Folds are stratified and seeded, so the choice is
+    reproducible.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    n_labels = int(y.max()) + 1
+    if n_labels < 3:
+        raise ValueError("offsets are for softmax heads of three or more labels")
+    rng = np.random.default_rng(0)
+    fold = np.zeros(len(y), dtype=int)
+    for label in range(n_labels):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        fold[idx] = np.arange(len(idx)) % k
+    logits = np.zeros((len(y), n_labels))
+    for f in range(k):
+        test = fold == f
+        model = LogisticRegression(C=c, max_iter=5000)
+        model.fit(design[~test], y[~test], sample_weight=weights[~test])
+        logits[test] = model.decision_function(design[test])
+    best_key: tuple[float, float] | None = None
+    best = np.zeros(n_labels)
+    for combo in itertools.product(OFFSET_GRID, repeat=n_labels - 1):
+        offsets = np.array((0.0, *combo))
+        pred = (logits + offsets).argmax(axis=1)
+        recall = float(np.mean([np.mean(pred[y == label] == label) for label in range(n_labels)]))
+        key = (round(recall, 9), -float(np.abs(offsets).sum()))
+        if best_key is None or key > best_key:
+            best_key, best = key, offsets
+    return best
 
 
 def fit_linear(
@@ -186,6 +244,8 @@ def fit_linear(
             if list(model.classes_) != list(range(len(head.labels))):
                 raise ValueError(f"head {head.name}: every label needs training examples")
             coef, intercept = model.coef_, model.intercept_
+            if head.offset_folds:
+                intercept = intercept + recall_offsets(design[mask], y[mask], w, head.c, head.offset_folds)
         stop = start + coef.shape[0]
         sparse_w[:, start:stop] = coef[:, :n_sparse].T
         at = n_sparse

@@ -1,8 +1,8 @@
-"""Linear models over binary tf-idf n-grams, stored as small gzip JSON files and scored with numpy.
+"""Linear models over tf-idf n-grams, stored as small gzip JSON files and scored with numpy.
 
-One text is scored in one pass: its features are looked up once (`FeatureIndex`: words through
-dicts, character n-grams hashed with numpy), the matching rows of the weight matrix are summed
-once, and every head's logits follow. A
+One text is scored in one pass: its features are looked up once (`FeatureIndex`: the vocabulary's
+words as precomputed rows, other tokens' n-grams through dicts), the matching rows of the weight
+matrix are summed once, and every head's logits follow. A
 `ModelSet` does the same for several models at once (the triage model and a sentiment model share
 their features), so a message's n-grams are extracted and looked up a single time.
 
@@ -69,6 +69,7 @@ class LinearModel:
     meta: dict[str, Any] = field(default_factory=dict)
     stack: tuple[int, ...] = ()
     _index: FeatureIndex | None = field(default=None, repr=False, compare=False)
+    _expanded: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def outputs(self) -> int:
@@ -81,16 +82,16 @@ class LinearModel:
                 return head
         raise KeyError(name)
 
-    def rows(self, normalized: str) -> np.ndarray:
-        """Vocabulary rows of the features present in a normalized text, each once, sorted."""
-        if self._index is None:
+    def summed(self, normalized: str) -> np.ndarray:
+        """The sum of the matrix rows of a normalized text's features (see `FeatureIndex`)."""
+        if self._index is None or self._expanded is None:
             self._index = FeatureIndex(self.vocab, self.spec)
-        return self._index.rows(normalized)
+            self._expanded = self._index.expand(self.matrix)
+        return self._expanded.take(self._index.rows(normalized), axis=0).sum(axis=0)
 
     def logits(self, normalized: str, dense: Sequence[float] = ()) -> np.ndarray:
         """Raw scores of every head's columns for one normalized text."""
-        summed = self.matrix[self.rows(normalized)].sum(axis=0, dtype=np.float64)
-        return self.finish(summed, dense)
+        return self.finish(self.summed(normalized), dense)
 
     def finish(self, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
         """Logits from the summed matrix rows [Σidf², Σidf·w...] of a text and its dense inputs."""
@@ -195,7 +196,7 @@ class ModelSet:
                     vocab[feature] = len(vocab)
         self.vocab = vocab
         widths = [m.matrix.shape[1] for m in models]
-        matrix = np.zeros((len(vocab), sum(widths)), dtype=np.float64)  # float64: `take` + sum, no casts
+        matrix = np.zeros((len(vocab), sum(widths)), dtype=np.float64)
         self.blocks: dict[str, tuple[int, int]] = {}
         start = 0
         for model, width in zip(models, widths):
@@ -204,8 +205,8 @@ class ModelSet:
             matrix[index, start : start + width] = model.matrix
             self.blocks[model.name] = (start, start + width)
             start += width
-        self.matrix = matrix
         self.index = FeatureIndex(vocab, spec)
+        self.matrix = self.index.expand(matrix)  # float64: `take` + sum, no casts
 
     def summed(self, normalized: str) -> np.ndarray:
         """The sum of the merged matrix rows of the text's features (all models' columns)."""

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText
 
 MAX_CHARS = 500
 MAX_WORDS = 80
@@ -71,6 +71,37 @@ def bounded_text(text: str, ignore: re.Pattern[str] | None = None) -> str:
 
 def vader_scores(text: str, ignore: re.Pattern[str] | None = None) -> VaderScores:
     """VADER polarity of the bounded text; `ignore` blanks out words that must not count (brand names)."""
-    analyzer = _analyzer()[0]
-    scores = analyzer.polarity_scores(bounded_text(text, ignore))
+    scores = polarity_scores(bounded_text(text, ignore))
     return VaderScores(scores["compound"], scores["neg"], scores["neu"], scores["pos"])
+
+
+def polarity_scores(text: str) -> dict[str, float]:
+    """Exactly `SentimentIntensityAnalyzer.polarity_scores(text)`, with a faster emoji step.
+
+    VADER first rebuilds the text one character at a time to spell out emoji, which costs about a
+    quarter of its time on a tweet; here a text without emoji is kept as it is, and emoji are
+    replaced by one regex pass with VADER's spacing (a space before an emoji unless it starts the
+    text or follows a space). The rest is VADER's own code, step by step (see the tests).
+    """
+    analyzer, emoji_re, span_re = _analyzer()
+    if not text.isascii() and span_re.search(text) is not None:
+        emojis = analyzer.emojis
+
+        def spell(match: re.Match[str]) -> str:
+            at = match.start()
+            return (" " if at > 0 and text[at - 1] != " " else "") + emojis[match.group(0)]
+
+        text = emoji_re.sub(spell, text)
+    text = text.strip()
+    sentitext = SentiText(text)
+    sentiments: list[float] = []
+    words = sentitext.words_and_emoticons
+    last = len(words) - 1
+    for i, item in enumerate(words):
+        lowered = item.lower()
+        if lowered in BOOSTER_DICT or (i < last and lowered == "kind" and words[i + 1].lower() == "of"):
+            sentiments.append(0)
+            continue
+        sentiments = analyzer.sentiment_valence(0, sentitext, item, i, sentiments)
+    sentiments = analyzer._but_check(words, sentiments)
+    return analyzer.score_valence(sentiments, text)

@@ -10,7 +10,10 @@ import re
 
 from sentiment.phrases import PhraseList, PhraseSet, phrase_list, text_keys
 
-__all__ = ["ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN", "URGENT_CUES", "matches", "shouting", "text_keys"]
+__all__ = [
+    "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
+    "shouting", "text_keys",
+]
 
 
 def _cue(reason: str, *phrases: str) -> PhraseList:
@@ -82,6 +85,7 @@ URGENT_CUES = PhraseSet((
 ))
 
 MONEY_TAKEN = PhraseSet(URGENT_CUES.lists[:1])
+MONEY_TAKEN_REASON = URGENT_CUES.lists[0].name
 
 COMPLAINT_CUES_IT = PhraseSet((
     _cue(
@@ -100,6 +104,7 @@ def matches(cues: PhraseSet, text: str, keys: frozenset[str] | None = None) -> t
     return cues.matches(text, keys)
 
 
+_CAPS_RUN_RE = re.compile(r"[A-Z]{3}")
 _CAPS_WORD_RE = re.compile(r"(?<![@#\w])[A-Z]{3,}(?!\w)")
 _WORD_RE = re.compile(r"(?<![@#\w])[^\W\d_]{3,}(?!\w)")
 
@@ -108,6 +113,8 @@ def shouting(text: str) -> bool:
     """Mostly capitals over several words, or a run of three or more exclamation marks."""
     if "!!!" in text:
         return True
+    if _CAPS_RUN_RE.search(text) is None:  # most posts: no capital run at all, so no scan for words
+        return False
     caps = len(_CAPS_WORD_RE.findall(text))
     if caps < 3:
         return False

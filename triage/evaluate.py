@@ -4,13 +4,15 @@
   except the texts of its test fold, with the complaint head's C chosen by an inner 3-fold CV on the
   fold's training complaints only (nested CV; the test fold never picks a hyperparameter).
 - English sentiment macro-recall: 10-fold CV on the TweetEval validation split (the sentiment head's
-  only labelled data; its stacked heads learn from VADER's tweet ratings and TweetEval emotion tweets).
+  only labelled data; its stacked heads learn from VADER's tweet ratings and TweetEval emotion tweets);
+  the head's per-label offsets are chosen by a 5-fold CV inside each fold's training tweets (nested).
 - English Pearson r of the analyzer's compound against the human means of VADER's tweet ground truth:
   10-fold CV over those tweets, since the model's `ratings` head is trained on them; each fold's
   model learns without its test tweets.
 - Italian macro-F1: the shipped model on the XLM-T Italian validation split (kept out of training).
 - queue accuracy and angry / urgent F1: 10-fold CV on care_dev.jsonl through the full decision
-  (model, cues and fallbacks), each fold's model trained without its test texts.
+  (model, cues and fallbacks), each fold's model trained without its test texts; the confusion
+  matrix is printed with the accuracy.
 """
 from __future__ import annotations
 
@@ -108,6 +110,9 @@ def english_figures(root: Path, k: int, cache: FeatureCache) -> list[Figure]:
             text = rows[i][1]
             pred[i] = int(model.predict(normalize(text), vader_scores(text).dense())["sentiment"].argmax())
     recall = macro_recall(y, pred, (0, 1, 2))
+    per_class = ", ".join(
+        f"{name} {np.mean(pred[np.asarray(y) == c] == c):.3f}" for c, name in enumerate(datasets.SENTIMENT_LABELS)
+    )
 
     truth = datasets.vader_ground_truth(root)
     means = [mean for mean, _ in truth]
@@ -122,7 +127,10 @@ def english_figures(root: Path, k: int, cache: FeatureCache) -> list[Figure]:
     r = float(np.corrcoef(means, ours)[0, 1])
     plain = float(np.corrcoef(means, [vader_scores(text).compound for _, text in truth])[0, 1])
     return [
-        Figure("English sentiment macro-recall", recall, 0.70, f"tweeteval_sentiment_val.tsv, {k}-fold CV, n={len(rows)}"),
+        Figure(
+            "English sentiment macro-recall", recall, 0.70,
+            f"tweeteval_sentiment_val.tsv, {k}-fold CV, n={len(rows)}; recall {per_class}",
+        ),
         Figure(
             "English compound Pearson r", r, 0.88,
             f"vader_tweets_GroundTruth.txt, {k}-fold CV, n={len(truth)}; plain VADER {plain:.3f}",
@@ -154,8 +162,13 @@ def care_figures(root: Path, k: int, cache: FeatureCache) -> list[Figure]:
             urgent_pred[i] = int(flags.urgent)
     accuracy = float(np.mean(queue_pred == np.asarray(y)))
     detail = f"care_dev.jsonl, {k}-fold CV, n={len(rows)}"
+    confusion = np.zeros((len(QUEUES), len(QUEUES)), dtype=int)
+    np.add.at(confusion, (np.asarray(y), queue_pred), 1)
+    table = "; ".join(
+        f"{QUEUES[t]} -> " + " ".join(f"{QUEUES[p]} {confusion[t, p]}" for p in range(len(QUEUES))) for t in range(len(QUEUES))
+    )
     return [
-        Figure("queue accuracy", accuracy, 0.85, detail),
+        Figure("queue accuracy", accuracy, 0.85, f"{detail}; true -> predicted: {table}"),
         Figure("queue macro-F1", macro_f1(y, queue_pred, (0, 1, 2)), None, detail),
         Figure("angry F1 (positive class)", _f1([r.angry or 0 for r in rows], angry_pred), None, detail),
         Figure("urgent F1 (positive class)", _f1([r.urgent or 0 for r in rows], urgent_pred), None, detail),

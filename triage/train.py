@@ -238,6 +238,8 @@ def en_extras(root: Path, exclude: Collection[str] = frozenset()) -> EnglishExtr
 
 
 EN_C = {"ratings": 1.0, "emotion": 1.0, "sentiment": 0.3}
+EN_OFFSET_FOLDS = 5
+"""Folds of the CV, over the sentiment head's own training tweets, that picks its per-label offsets."""
 
 
 def fit_english(
@@ -247,7 +249,8 @@ def fit_english(
 
     `ratings` (ridge regression on the human means of VADER's tweets, scaled to -1..1) and
     `emotion` (negative vs positive TweetEval emotion tweets) learn from their own texts only; their
-    scores are inputs of the `sentiment` head, which learns from `rows` alone (class-balanced).
+    scores are inputs of the `sentiment` head, which learns from `rows` alone (class-balanced), with
+    per-label offsets picked for macro-recall by a 5-fold CV over `rows` (never other texts).
     """
     texts = [t for _, t in rows] + [t for _, t in extras.ratings] + [t for _, t in extras.emotion]
     n_rows, n_ratings, n_emotion = len(rows), len(extras.ratings), len(extras.emotion)
@@ -263,7 +266,10 @@ def fit_english(
         heads.append(HeadData("emotion", ("negative", "positive"), y_emotion, c=EN_C["emotion"], balanced=True, dense=False))
     stack = tuple(h.name for h in heads)
     heads.append(
-        HeadData("sentiment", datasets.SENTIMENT_LABELS, y_sent, c=EN_C["sentiment"], balanced=True, stack=stack)
+        HeadData(
+            "sentiment", datasets.SENTIMENT_LABELS, y_sent, c=EN_C["sentiment"], balanced=True, stack=stack,
+            offset_folds=EN_OFFSET_FOLDS if n_rows >= 10 * EN_OFFSET_FOLDS else 0,
+        )
     )
     dense = np.array([vader_scores(text).dense() for text in texts], dtype=np.float64)
     fit = FitSpec("en", FeatureSpec(2, 1, 4), min_df=2, dense_names=DENSE_NAMES)

@@ -96,7 +96,8 @@ class Triager:
         if lang == "it" and sentiment.label != "positive" and cues.matches(cues.COMPLAINT_CUES_IT, text, keys):
             # The complaint model learned English; Italian complaints are caught by their phrases.
             complaint_score = max(complaint_score, 0.8)
-        if cues.matches(cues.MONEY_TAKEN, text, keys):
+        urgent_reasons = cues.matches(cues.URGENT_CUES, text, keys)
+        if cues.MONEY_TAKEN_REASON in urgent_reasons:
             # A wrong charge is a breach whatever the wording; the model sees few of them.
             complaint_score = max(complaint_score, 0.8)
         complaint = complaint_score >= COMPLAINT_THRESHOLD
@@ -112,7 +113,6 @@ class Triager:
         queue_head = self._queue_head
         queue_probs = _softmax(raw[queue_head.start : queue_head.stop])
         queue = queue_head.labels[queue_probs.index(max(queue_probs))]
-        urgent_reasons = cues.matches(cues.URGENT_CUES, text, keys)
         urgent = _sigmoid(raw[self._columns["urgent"]]) >= URGENT_THRESHOLD or (
             bool(urgent_reasons) and (negative or queue == "support")
         )

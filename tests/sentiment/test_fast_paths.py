@@ -31,14 +31,52 @@ def _vocab(spec: FeatureSpec) -> dict[str, int]:
     return {f: i for i, f in enumerate(f for k, f in enumerate(features) if k % 3)}
 
 
+def test_features_count_the_distinct_tokens_a_feature_occurs_in():
+    counts = extract(normalize("the cat, the cat THE hat"), FeatureSpec(2, 1, 2))
+    assert counts["w the"] == 1  # the token "the" three times
+    assert counts["at"] == 2  # in "cat" and "hat"
+    assert counts["t"] == 3  # in "the", "cat" and "hat"
+    assert counts[" ,"] == 1 and "t," not in counts  # n-grams stay inside a token
+    assert counts["b the cat"] == 1  # a repeated bigram counts once
+    assert counts["b , the"] == 1
+    assert extract(normalize("no no no no"), FeatureSpec(2, 1, 4)) == extract(normalize("no no"), FeatureSpec(2, 1, 4))
+
+
 @pytest.mark.parametrize("spec", [FeatureSpec(2, 1, 4), FeatureSpec(1, 2, 3), FeatureSpec(2, 0, -1)])
 def test_feature_index_finds_exactly_the_vocabulary_features_of_a_text(spec):
     vocab = _vocab(spec)
     index = FeatureIndex(vocab, spec)
-    for text in TEXTS:
+    assert index.known or spec.word_max == 0
+    for text in TEXTS + [" ".join(TEXTS)]:
         normalized = normalize(text)
-        expected = sorted(vocab[f] for f in extract(normalized, spec) if f in vocab)
-        assert index.rows(normalized).tolist() == expected, text[:40]
+        expected = sorted(vocab[f] for f, count in extract(normalized, spec).items() if f in vocab for _ in range(count))
+        assert index.members(index.rows(normalized)).tolist() == expected, text[:40]
+
+
+def test_expanded_rows_sum_to_the_rows_they_stand_for():
+    spec = FeatureSpec(2, 1, 4)
+    vocab = _vocab(spec)
+    index = FeatureIndex(vocab, spec)
+    matrix = np.random.default_rng(1).random((len(vocab), 3)).astype(np.float32)
+    expanded = index.expand(matrix)
+    for text in TEXTS:
+        rows = index.rows(normalize(text))
+        direct = matrix[index.members(rows)].sum(axis=0, dtype=np.float64)
+        assert expanded[rows].sum(axis=0) == pytest.approx(direct, rel=1e-9, abs=1e-9)
+
+
+def test_training_features_are_what_a_saved_model_scores():
+    pytest.importorskip("sklearn")
+    from sentiment.fit import FitSpec, HeadData, fit_linear, tfidf
+
+    texts = [t for t in TEXTS if t.strip()] * 2
+    spec = FeatureSpec(2, 1, 4)
+    y = np.array([i % 2 for i in range(len(texts))])
+    model = fit_linear(FitSpec("toy", spec, min_df=2), texts, [HeadData("h", ("0", "1"), y)])
+    sparse, _, _ = tfidf(texts, spec, 2, None)
+    for i, text in enumerate(texts):
+        expected = sparse[i] @ (model.matrix[:, 1:] / model.matrix[:, :1] ** 0.5) + model.bias
+        assert model.logits(normalize(text)) == pytest.approx(np.asarray(expected).ravel(), rel=1e-3, abs=1e-3)
 
 
 def test_a_model_set_scores_like_its_models_one_by_one():
@@ -93,3 +131,18 @@ def test_phrase_patterns_are_whole_word_and_case_insensitive():
     assert item.pattern.search("What a SCAMMM")
     assert not item.pattern.search("scampi")
     assert isinstance(item.pattern, re.Pattern)
+
+
+def test_vader_fast_path_scores_exactly_like_vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from sentiment.vader import polarity_scores
+
+    plain = SentimentIntensityAnalyzer()
+    samples = TEXTS + [
+        "😡", "😡😡 so angry", "a😡b 😡 😡😡 c", " 😂 ", "great 😂🙏!", "©2020 ® ok", "kind of good", "It was KIND OF bad",
+        "not great, but the staff were AMAZING!!!", "no problem at all", "I don't really love it :)", "never ever again :(",
+        "the best at least", "Bravo è stato è perfetto 👍", "\u00a0😍\u00a0", "😂" * 12,
+    ]
+    for text in samples:
+        assert polarity_scores(text) == plain.polarity_scores(text), text[:40]

@@ -29,3 +29,20 @@ def test_save_then_load_gives_same_scores_and_same_bytes(tmp_path):
     assert first.read_bytes() == second.read_bytes()
     text = normalize("no refund, thanks")
     assert LinearModel.load(first).logits(text) == pytest.approx(model.logits(text), abs=1e-3)
+
+
+def test_recall_offsets_come_from_cross_validation_and_are_reproducible():
+    pytest.importorskip("sklearn")
+    from sentiment.fit import OFFSET_GRID, recall_offsets
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2], [30, 120, 60])
+    design = rng.normal(size=(len(y), 4)) + np.eye(3, 4)[y] * 0.8
+    weights = np.ones(len(y))
+    first = recall_offsets(design, y, weights, c=0.05, k=5)
+    assert first[0] == 0.0 and all(round(v, 1) in OFFSET_GRID for v in first)
+    assert recall_offsets(design, y, weights, c=0.05, k=5).tolist() == first.tolist()
+    # with a strong penalty the rare first label is under-predicted; the offsets move toward it
+    assert first[1] < 0
+    with pytest.raises(ValueError):
+        recall_offsets(design[y < 2], y[y < 2], weights[y < 2], c=1.0, k=3)
