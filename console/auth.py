@@ -133,7 +133,7 @@ def landing(target: str | None, role: str) -> str:
     """Where to go after sign-in: the requested page if the role may open it, else the role's home."""
     path = safe_next(target, default="")
     page = path.split("?", 1)[0].strip("/")
-    if not path or (page in pages.PAGE_ROLES and not pages.may_open(page, role)):
+    if page not in pages.PAGE_ROLES or not pages.may_open(page, role):  # also /login, /logout, unknown paths
         return pages.home_for(role)
     return path
 

@@ -166,3 +166,4 @@ def test_after_sign_in_each_role_lands_on_a_page_it_may_open() -> None:
     assert landing("/inbox?c=4", "marketing") == "/marketing"  # marketing may not open the inbox
     assert landing("/dashboard", "agent") == "/inbox" and landing("/dashboard", "manager") == "/dashboard"
     assert landing("//evil.example", "manager") == "/inbox"
+    assert landing("/logout", "agent") == "/inbox" and landing("/login?next=/inbox", "marketing") == "/marketing"
