@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_care import actions
 from social_care.bus import Bus
-from social_care.outbox.sender import RetryRefused, retry_delivery
-from social_care.permissions import WORKING_ROLES, can_see
+from social_care.permissions import WORKING_ROLES
 from social_care.pipeline.conversation_state import refresh_conversation
 from social_care.store.db import Database
-from social_care.store.models import Agent, Conversation, Message
+from social_care.store.models import Agent
 from triage import TriageRules
 
 
@@ -131,16 +130,7 @@ class Commands:
         """Queue a failed or unknown reply again."""
         async with self.db.write() as session:
             agent = await _agent(session, agent_id)
-            message = await session.get(Message, message_id)
-            conversation = await session.get(Conversation, message.conversation_id) if message else None
-            if message is None or conversation is None or not can_see(agent, conversation):
-                raise actions.NotFound(f"message {message_id} not found")
-            try:
-                item = await retry_delivery(session, message_id, agent_id=agent.id)
-            except LookupError as err:
-                raise actions.NotFound(str(err)) from err
-            except RetryRefused as err:
-                raise actions.Conflict(str(err)) from err
+            item = await actions.retry_reply(session, agent, message_id)
             outbox_id, conversation_id = item.id, item.conversation_id
         self.bus.publish("outbox.enqueued", id=outbox_id)
         self._changed(conversation_id)

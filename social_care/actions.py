@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors import PLATFORMS, PlatformInfo
 from social_care.domain import Direction
 from social_care.outbox.enqueue import enqueue_reply
+from social_care.outbox.sender import RetryRefused, retry_delivery
 from social_care.permissions import can_assign_others, can_see
 from social_care.store.models import (
     Agent,
@@ -312,6 +313,20 @@ async def tag(session: AsyncSession, agent: Agent, conversation_id: int, tags: o
     conversation.tags = clean
     _event(session, conversation, agent, "tagged", added=added, removed=removed, tags=clean)
     return conversation
+
+
+async def retry_reply(session: AsyncSession, agent: Agent, message_id: int) -> OutboxItem:
+    """Queue a failed or unknown reply again, with a fresh retry budget (404 if the agent cannot see it)."""
+    message = await session.get(Message, message_id)
+    conversation = await session.get(Conversation, message.conversation_id) if message else None
+    if message is None or conversation is None or not can_see(agent, conversation):
+        raise NotFound(f"message {message_id} not found")
+    try:
+        return await retry_delivery(session, message_id, agent_id=agent.id)
+    except LookupError as err:
+        raise NotFound(str(err)) from err
+    except RetryRefused as err:
+        raise Conflict(str(err)) from err
 
 
 def require_fields(body: Mapping[str, object], *names: str) -> None:

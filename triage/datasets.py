@@ -112,21 +112,6 @@ def vader_ground_truth(root: Path) -> list[tuple[float, str]]:
     return rows
 
 
-def vader_amazon(root: Path) -> list[tuple[float, str]]:
-    """(mean human rating -4..4, text) rows of VADER's Amazon review snippets ground truth."""
-    rows = []
-    path = root / "sentiment" / "vader_amazonReviewSnippets_GroundTruth.txt"
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            parts = line.rstrip("\r\n").split("\t")
-            if len(parts) >= 3:
-                rows.append((float(parts[1]), parts[2]))
-    return rows
-
-
-EMOTIONS = ("anger", "joy", "optimism", "sadness")
-
-
 def tweeteval_emotion(root: Path, split: str = "train") -> list[tuple[int, str]]:
     """(0 anger / 1 joy / 2 optimism / 3 sadness, text) rows of a TweetEval emotion split."""
     return _tsv(root / "emotion" / f"tweeteval_emotion_{split}.tsv")

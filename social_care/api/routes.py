@@ -14,7 +14,6 @@ from social_care import actions
 from social_care.api.http import BUS, CHANNEL_STATUS, DB, RULES, current_agent, json_body
 from social_care.api.openapi import openapi_document
 from social_care.api.views import canned_reply_view, conversation_view, inbox_row_view, message_view
-from social_care.outbox.sender import RetryRefused, retry_delivery
 from social_care.permissions import can_see, visible_queues
 from social_care.store import canned
 from social_care.store.models import Agent, CannedReply, Conversation, ConversationStatus, Message, OutboxItem, Queue
@@ -302,14 +301,8 @@ async def post_triage_correction(request: web.Request) -> web.Response:
 async def post_retry(request: web.Request) -> web.Response:
     agent = current_agent(request)
     message_id = _path_id(request, "id")
-    await _message_for(request, message_id)
     async with request.app[DB].write() as session:
-        try:
-            item = await retry_delivery(session, message_id, agent_id=agent.id)
-        except LookupError as err:
-            raise actions.NotFound(str(err)) from err
-        except RetryRefused as err:
-            raise actions.Conflict(str(err)) from err
+        item = await actions.retry_reply(session, agent, message_id)
         conversation_id = item.conversation_id
     request.app[BUS].publish("outbox.enqueued", id=item.id)
     _changed(request, conversation_id)

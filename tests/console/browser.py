@@ -4,14 +4,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import update
 
@@ -20,7 +18,7 @@ from social_care.store.agents import add_agent, set_password
 from social_care.store.db import Database
 from social_care.store.migrate import upgrade
 from social_care.store.models import Agent
-from tests.e2e.helpers import free_port, start_cli, wait_healthy
+from tests.e2e.helpers import free_port, start_cli, telegram_channel_toml, wait_healthy, wait_ok
 from tests.support.real_parts import missing, require_executable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,17 +88,7 @@ priority_bump = 8
 interval = 0.1
 backoff_base = 0.1
 backoff_cap = 1.0
-
-[[channels]]
-platform = "telegram"
-key = "acme"
-name = "ACME on Telegram"
-mode = "webhook"
-token = "{sandbox.token}"
-secret_token = "e2e-secret_token"
-public_url = "http://127.0.0.1:{port}"
-api_base_url = "{sandbox.base_url}"
-""")
+""" + telegram_channel_toml(sandbox, port))
     return path
 
 
@@ -132,20 +120,8 @@ async def served_product(tmp_path: Path, *, session_ttl: float | None = None) ->
         assert proc.returncode == 0, log.read_text()[-3000:]
 
 
-async def _wait_console(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"social-care exited with {proc.returncode}")
-            try:
-                async with http.get(f"{url}/login") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the console did not answer in time")
+async def _wait_console(url: str, proc: subprocess.Popen[str]) -> None:
+    await wait_ok(f"{url}/login", proc, "the console did not answer in time", timeout=20.0)
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -37,6 +38,11 @@ def start_cli(*args: str, cwd: Path, log: Path, env: dict[str, str] | None = Non
 
 async def wait_healthy(base: str, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
     """Wait until GET /healthz answers 200, failing early if the process died."""
+    await wait_ok(f"{base}/healthz", proc, "the service did not become healthy in time", timeout)
+
+
+async def wait_ok(url: str, proc: subprocess.Popen[str], failure: str, timeout: float = 30.0) -> None:
+    """Wait until GET `url` answers 200, failing early (with the process's log) if it died."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -44,13 +50,28 @@ async def wait_healthy(base: str, proc: subprocess.Popen[str], timeout: float = 
                 output = proc.log_path.read_text()  # type: ignore[attr-defined]
                 raise AssertionError(f"social-care exited with {proc.returncode}:\n{output}")
             try:
-                async with http.get(f"{base}/healthz") as response:
+                async with http.get(url) as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
             await _sleep(0.1)
-    raise AssertionError("the service did not become healthy in time")
+    raise AssertionError(failure)
+
+
+def telegram_channel_toml(sandbox: Any, port: int) -> str:
+    """A `[[channels]]` table for a Telegram webhook channel served by `sandbox`, the service on `port`."""
+    return f"""
+[[channels]]
+platform = "telegram"
+key = "acme"
+name = "ACME on Telegram"
+mode = "webhook"
+token = "{sandbox.token}"
+secret_token = "e2e-secret_token"
+public_url = "http://127.0.0.1:{port}"
+api_base_url = "{sandbox.base_url}"
+"""
 
 
 async def _sleep(seconds: float) -> None:

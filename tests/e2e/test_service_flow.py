@@ -14,7 +14,7 @@ from social_care.store.agents import add_agent
 from social_care.store.db import Database
 from social_care.store.migrate import upgrade
 from social_care.store.models import Message
-from tests.e2e.helpers import free_port, start_cli, wait_healthy
+from tests.e2e.helpers import free_port, start_cli, telegram_channel_toml, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,17 +31,7 @@ url = "sqlite+aiosqlite:///{db}"
 [outbox]
 backoff_base = 0.1
 backoff_cap = 1.0
-
-[[channels]]
-platform = "telegram"
-key = "acme"
-name = "ACME on Telegram"
-mode = "webhook"
-token = "{sandbox.token}"
-secret_token = "e2e-secret_token"
-public_url = "http://127.0.0.1:{port}"
-api_base_url = "{sandbox.base_url}"
-""")
+""" + telegram_channel_toml(sandbox, port))
     return path
 
 

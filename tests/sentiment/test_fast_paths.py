@@ -1,6 +1,7 @@
 """The fast run-time paths give exactly what the plain definitions give."""
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from sentiment.features import FeatureIndex, FeatureSpec, extract, normalize
 from sentiment.linear import Head, LinearModel, ModelSet
 from sentiment.phrases import PhraseSet, anchor, phrase_list, text_keys
+from tests.support import real_parts
 
 TEXTS = [
     "@united my bag is STILL missing!!! 3 hours at the gate, worst airline ever http://t.co/x",
@@ -66,7 +68,7 @@ def test_expanded_rows_sum_to_the_rows_they_stand_for():
 
 
 def test_training_features_are_what_a_saved_model_scores():
-    pytest.importorskip("sklearn")
+    real_parts.require(importlib.util.find_spec("sklearn") is not None, "scikit-learn (pip install -e '.[train]')")
     from sentiment.fit import FitSpec, HeadData, fit_linear, tfidf
 
     texts = [t for t in TEXTS if t.strip()] * 2

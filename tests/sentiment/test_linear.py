@@ -1,11 +1,14 @@
 """The shipped-model file format: what is saved is what is scored, byte for byte."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from sentiment.features import FeatureSpec, normalize
 from sentiment.linear import Head, LinearModel
+from tests.support import real_parts
 
 
 def _model() -> LinearModel:
@@ -32,7 +35,7 @@ def test_save_then_load_gives_same_scores_and_same_bytes(tmp_path):
 
 
 def test_recall_offsets_come_from_cross_validation_and_are_reproducible():
-    pytest.importorskip("sklearn")
+    real_parts.require(importlib.util.find_spec("sklearn") is not None, "scikit-learn (pip install -e '.[train]')")
     from sentiment.fit import OFFSET_GRID, recall_offsets
 
     rng = np.random.default_rng(3)
