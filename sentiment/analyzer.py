@@ -22,6 +22,7 @@ from sentiment import italian_cues
 from sentiment.features import normalize
 from sentiment.language import detect_language
 from sentiment.linear import LinearModel, ModelSet, head_probabilities
+from sentiment.phrases import TextKeys
 from sentiment.vader import VaderScores, vader_scores
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -72,7 +73,7 @@ class Scorer:
         return self.models.summed(normalized)
 
     def sentiment(
-        self, text: str, lang: str, summed: np.ndarray, vader: VaderScores | None, keys: frozenset[str] | None = None
+        self, text: str, lang: str, summed: np.ndarray, vader: VaderScores | None, keys: TextKeys | None = None
     ) -> SentimentResult:
         """The sentiment of `text` in `lang` from its summed features (and VADER's scores for English)."""
         if lang == "it":
@@ -115,7 +116,7 @@ def _english(probs: np.ndarray, vader: VaderScores, lang: str) -> SentimentResul
     return SentimentResult(round(compound, 4), LABELS[int(probs.argmax())], lang)
 
 
-def _italian(text: str, probs: np.ndarray, keys: frozenset[str] | None) -> SentimentResult:
+def _italian(text: str, probs: np.ndarray, keys: TextKeys | None) -> SentimentResult:
     negative, positive = italian_cues.cue_counts(text[:MAX_CHARS], keys)
     if negative or positive:
         logits = np.log(np.clip(probs, 1e-9, 1.0))

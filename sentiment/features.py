@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +14,8 @@ MAX_CHARS = 500
 """Only this many characters of a message are featurized: the gist of a post is in its start (VADER
 reads as many). No training text is longer, and it bounds the time of a post of unknown words."""
 MAX_TOKEN = 40
+MAX_INDEXED_GRAM = 4
+"""`FeatureIndex` cuts unknown tokens into character n-grams of up to this length."""
 """Character n-grams come from at most this many characters of a token (no word is longer)."""
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -87,10 +91,6 @@ def bigrams(tokens: list[str]) -> list[str]:
 # tokens only, its bigrams, and one gather and sum. The index keeps no state from the texts it sees.
 
 
-def _join_pair(a: str, b: str) -> str:
-    return a + " " + b
-
-
 def _is_char_gram(feature: str) -> bool:
     if feature.startswith("w ") and len(feature) >= 3:
         return False
@@ -106,9 +106,11 @@ class FeatureIndex:
     weight matrix.
     """
 
-    __slots__ = ("_lengths", "_members", "grams", "known", "pairs", "size", "spec")
+    __slots__ = ("_members", "grams", "known", "pairs", "size", "spec")
 
     def __init__(self, vocab: dict[str, int], spec: FeatureSpec) -> None:
+        if spec.char_max > MAX_INDEXED_GRAM:
+            raise ValueError(f"character n-grams longer than {MAX_INDEXED_GRAM} are not indexed (char_max {spec.char_max})")
         self.spec = spec
         self.size = len(vocab)
         self.pairs: dict[str, int] = {}
@@ -119,30 +121,31 @@ class FeatureIndex:
                 (words if feature[0] == "w" else self.pairs)[feature[2:]] = row
             elif spec.char_min <= len(feature) <= spec.char_max:
                 self.grams[feature] = row
-        self._lengths = range(spec.char_min, spec.char_max + 1)
         ordered = sorted(words)
         self.known = {word: self.size + i for i, word in enumerate(ordered)}
         self._members = [[words[word], *self._char_rows(word)] for word in ordered]
 
-    def rows(self, normalized: str) -> np.ndarray:
+    def rows(self, normalized: str) -> list[int]:
         """The rows (with repeats, vocabulary words as their extra rows) whose sum scores the text."""
         tokens = _WORD_RE.findall(normalized)
         distinct = dict.fromkeys(tokens)
-        found = list(map(self.known.get, distinct))
-        out = [row for row in found if row is not None]
-        if len(out) < len(found):
-            for token, row in zip(distinct, found):
+        out = list(map(self.known.get, distinct))
+        if None in out:
+            for token, row in zip(distinct, out):
                 if row is None:
-                    out.extend(self._char_rows(token))
+                    out.extend(self._char_row_set(token))
+            out = [row for row in out if row is not None]
         if self.spec.word_max >= 2 and len(tokens) > 1:
-            pairs = map(self.pairs.get, dict.fromkeys(map(_join_pair, tokens, tokens[1:])))
-            out.extend(row for row in pairs if row is not None)
-        return np.array(out, dtype=np.intp)
+            # Distinct pairs have distinct rows, so a set of rows counts each pair once.
+            pairs = set(map(self.pairs.get, map(" ".join, zip(tokens, tokens[1:]))))
+            pairs.discard(None)
+            out.extend(pairs)
+        return out  # type: ignore[return-value]
 
-    def members(self, rows: np.ndarray) -> np.ndarray:
+    def members(self, rows: Sequence[int]) -> np.ndarray:
         """`rows` with every extra row replaced by the vocabulary rows it stands for, sorted."""
         out: list[int] = []
-        for row in rows.tolist():
+        for row in map(int, rows):
             out.extend(self._members[row - self.size] if row >= self.size else (row,))
         return np.array(sorted(out), dtype=np.intp)
 
@@ -159,11 +162,18 @@ class FeatureIndex:
         return np.vstack((base, extra))
 
     def _char_rows(self, token: str) -> list[int]:
+        """The distinct vocabulary rows of one token's character n-grams, sorted."""
+        return sorted(self._char_row_set(token))
+
+    def _char_row_set(self, token: str) -> set[int]:
         """The distinct vocabulary rows of one token's character n-grams."""
         if not self.grams:
-            return []
+            return set()
         padded = " " + token[:MAX_TOKEN] + " "
-        size = len(padded)
-        found = set(map(self.grams.get, [padded[i : i + n] for n in self._lengths for i in range(size - n + 1)]))
+        # n-grams of every length at once, built by C-level concatenation (a Python loop of slices
+        # costs about twice as much); lengths outside the spec are simply not in `grams`.
+        two = list(map(operator.add, padded, padded[1:]))
+        three = list(map(operator.add, two, padded[2:]))
+        found = set(map(self.grams.get, [*padded, *two, *three, *map(operator.add, two, two[2:])]))
         found.discard(None)
-        return sorted(found)  # type: ignore[type-var]
+        return found  # type: ignore[return-value]

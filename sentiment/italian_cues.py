@@ -6,7 +6,7 @@ put the customer's usual verdicts back.
 """
 from __future__ import annotations
 
-from sentiment.phrases import PhraseSet, phrase_list, text_keys
+from sentiment.phrases import PhraseSet, TextKeys, phrase_list, text_keys
 
 _NEGATIVE = (
     r"pessim\w+", r"vergogn\w+", r"schif\w+", r"truff\w+", r"inaccettabile", r"scandalos\w+",
@@ -24,7 +24,7 @@ CUES = PhraseSet((phrase_list("negative", _NEGATIVE), phrase_list("positive", _P
 WEIGHT = 1.5
 
 
-def cue_counts(text: str, keys: frozenset[str] | None = None) -> tuple[int, int]:
+def cue_counts(text: str, keys: TextKeys | None = None) -> tuple[int, int]:
     """(negative, positive) care phrases found in the text; `keys` are its `text_keys` if known."""
     negative, positive = CUES.counts(text, text_keys(text) if keys is None else keys)
     return negative, positive

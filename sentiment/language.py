@@ -42,8 +42,8 @@ def detect_language(text: str) -> str:
     if not _LETTERS_RE.search(cleaned):
         return "other"
     words = _WORD_RE.findall(cleaned)
-    en_hits = sum(1 for w in words if w in _EN_WORDS)
-    it_hits = sum(1 for w in words if w in _IT_WORDS)
+    en_hits = sum(map(_EN_WORDS.__contains__, words))
+    it_hits = sum(map(_IT_WORDS.__contains__, words))
     if en_hits >= 2 and en_hits >= 3 * it_hits:
         return "en"
     if it_hits >= 2 and it_hits >= 3 * en_hits:

@@ -87,7 +87,7 @@ class LinearModel:
         if self._index is None or self._expanded is None:
             self._index = FeatureIndex(self.vocab, self.spec)
             self._expanded = self._index.expand(self.matrix)
-        return self._expanded.take(self._index.rows(normalized), axis=0).sum(axis=0)
+        return np.add.reduce(self._expanded[self._index.rows(normalized)], axis=0)
 
     def logits(self, normalized: str, dense: Sequence[float] = ()) -> np.ndarray:
         """Raw scores of every head's columns for one normalized text."""
@@ -95,17 +95,15 @@ class LinearModel:
 
     def finish(self, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
         """Logits from the summed matrix rows [Σidf², Σidf·w...] of a text and its dense inputs."""
-        out = self.bias.astype(np.float64)
-        if summed[0] > 0:
-            out = out + summed[1:] / math.sqrt(summed[0])
+        norm = float(summed[0])
+        out = summed[1:] * (1.0 / math.sqrt(norm)) if norm > 0 else np.zeros(len(self.bias))
+        out += self.bias
         n_dense = self.dense_weights.shape[0]
         if n_dense:
-            inputs = list(dense)
-            if self.stack:
-                inputs.extend(out[list(self.stack)].tolist())
+            inputs = [*dense, *out.take(self.stack).tolist()] if self.stack else list(dense)
             if len(inputs) != n_dense:
                 raise ValueError(f"model {self.name}: {n_dense} dense inputs expected, got {len(inputs)}")
-            out = out + np.asarray(inputs, dtype=np.float64) @ self.dense_weights
+            out += np.dot(inputs, self.dense_weights)
         return out
 
     def predict(self, normalized: str, dense: Sequence[float] = ()) -> dict[str, np.ndarray]:
@@ -157,7 +155,7 @@ class LinearModel:
         dense_names = tuple(data["dense_names"])
         stack = tuple(int(i) for i in data.get("stack", ()))
         n_out = shape[1] - 1
-        weights = np.array(data["dense_weights"], dtype=np.float32).reshape(len(dense_names) + len(stack), n_out)
+        weights = np.array(data["dense_weights"], dtype=np.float64).reshape(len(dense_names) + len(stack), n_out)
         return cls(
             name=data["name"],
             spec=FeatureSpec.from_json(data["spec"]),
@@ -166,7 +164,7 @@ class LinearModel:
             ),
             vocab={feature: i for i, feature in enumerate(data["vocab"])},
             matrix=matrix.astype(np.float32),
-            bias=np.array(data["bias"], dtype=np.float32),
+            bias=np.array(data["bias"], dtype=np.float64),
             dense_names=dense_names,
             dense_weights=weights,
             meta=dict(data.get("meta", {})),
@@ -210,7 +208,7 @@ class ModelSet:
 
     def summed(self, normalized: str) -> np.ndarray:
         """The sum of the merged matrix rows of the text's features (all models' columns)."""
-        return self.matrix.take(self.index.rows(normalized), axis=0).sum(axis=0)
+        return np.add.reduce(self.matrix[self.index.rows(normalized)], axis=0)
 
     def logits(self, name: str, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
         """Model `name`'s logits from `summed` (see `summed`)."""

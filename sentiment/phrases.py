@@ -5,7 +5,8 @@ about 100 µs per message for the cue lists. Here every phrase has an *anchor*: 
 beginning of its first word (at least three characters, or a whole short word). A phrase can only
 match where a token of the text starts with its anchor, so the text's token prefixes (one regex scan,
 shared by every list) are intersected with the anchors, and only the lists that could match run their
-regex. The result is exactly the regex's: the prefilter never drops a list that would have matched.
+regex, and only at the tokens starting with one of their anchors. The result is exactly the regex's:
+the prefilter never drops a place where the regex would have matched.
 """
 from __future__ import annotations
 
@@ -18,9 +19,32 @@ _META = set("\\()[]{}.*+?|^$")
 _OPTIONAL = set("?*{")
 
 
-def text_keys(text: str) -> frozenset[str]:
-    """The first (up to) three characters of every word token of `text`, lowercased."""
-    return frozenset(_PREFIX_RE.findall(text.lower()))
+@dataclass(frozen=True, slots=True)
+class TextKeys:
+    """The first (up to) three characters of every word token of a text, lowercased, and the lowered text.
+
+    `lowered` is empty when lowercasing changed the text's length (a few letters, such as "İ", lower
+    to two characters): positions in it would then not index the text itself.
+    """
+
+    keys: frozenset[str]
+    lowered: str = ""
+
+    def starts(self, key: str) -> list[int]:
+        """Every place where `key` occurs in the lowered text (a superset of the tokens starting with it)."""
+        found = []
+        at = self.lowered.find(key)
+        while at >= 0:
+            found.append(at)
+            at = self.lowered.find(key, at + 1)
+        return found
+
+
+def text_keys(text: str) -> TextKeys:
+    """The text's token prefix keys (see `TextKeys`)."""
+    lowered = text.lower()
+    keys = frozenset(_PREFIX_RE.findall(lowered))
+    return TextKeys(keys, lowered if len(lowered) == len(text) else "")
 
 
 def anchor(phrase: str) -> str:
@@ -81,29 +105,46 @@ class PhraseSet:
         self._by_key = {key: tuple(ids) for key, ids in by_key.items()}
         self._keys = frozenset(self._by_key)
 
-    def candidates(self, keys: frozenset[str]) -> list[int]:
-        """Indexes of the lists whose anchors occur among `keys`, in list order."""
-        hits = keys & self._keys
+    def candidates(self, keys: TextKeys) -> dict[int, list[str]]:
+        """Per list whose anchors occur among the text's keys (in list order): those keys."""
+        hits = self._keys.intersection(keys.keys)
         if not hits:
-            return []
-        found: set[int] = set()
+            return {}
+        found: dict[int, list[str]] = {}
         for key in hits:
-            found.update(self._by_key[key])
-        return sorted(found)
+            for i in self._by_key[key]:
+                found.setdefault(i, []).append(key)
+        return {i: found[i] for i in sorted(found)}
 
-    def matches(self, text: str, keys: frozenset[str] | None = None) -> tuple[str, ...]:
+    def matches(self, text: str, keys: TextKeys | None = None) -> tuple[str, ...]:
         """Names of the lists that match somewhere in `text`, in list order."""
         if keys is None:
             keys = text_keys(text)
-        return tuple(
-            self.lists[i].name for i in self.candidates(keys) if self.lists[i].pattern.search(text)
-        )
+        out = []
+        for i, hits in self.candidates(keys).items():
+            pattern = self.lists[i].pattern
+            if keys.lowered:
+                found = any(pattern.match(text, at) for key in hits for at in keys.starts(key))
+            else:
+                found = pattern.search(text) is not None
+            if found:
+                out.append(self.lists[i].name)
+        return tuple(out)
 
-    def counts(self, text: str, keys: frozenset[str] | None = None) -> tuple[int, ...]:
+    def counts(self, text: str, keys: TextKeys | None = None) -> tuple[int, ...]:
         """Per list, the number of non-overlapping matches in `text`."""
         if keys is None:
             keys = text_keys(text)
         out = [0] * len(self.lists)
-        for i in self.candidates(keys):
-            out[i] = len(self.lists[i].pattern.findall(text))
+        for i, hits in self.candidates(keys).items():
+            pattern = self.lists[i].pattern
+            if not keys.lowered:
+                out[i] = len(pattern.findall(text))
+                continue
+            end = 0
+            for at in sorted({at for key in hits for at in keys.starts(key)}):
+                # Like findall, a match starting inside the previous one is not counted.
+                if at >= end and (match := pattern.match(text, at)) is not None:
+                    out[i] += 1
+                    end = match.end()
         return tuple(out)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-from sentiment.phrases import PhraseList, PhraseSet, phrase_list, text_keys
+from sentiment.phrases import PhraseList, PhraseSet, TextKeys, phrase_list, text_keys
 
 __all__ = [
-    "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
+    "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN",
+    "SALES_CUES", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
     "shouting", "text_keys",
 ]
 
@@ -99,7 +100,7 @@ COMPLAINT_CUES_IT = PhraseSet((
 ))
 
 
-def matches(cues: PhraseSet, text: str, keys: frozenset[str] | None = None) -> tuple[str, ...]:
+def matches(cues: PhraseSet, text: str, keys: TextKeys | None = None) -> tuple[str, ...]:
     """Reasons of the cues found in `text`, in cue order; `keys` are the text's `text_keys` if known."""
     return cues.matches(text, keys)
 
@@ -120,6 +121,7 @@ def shouting(text: str) -> bool:
         return False
     return caps >= 0.6 * len(_WORD_RE.findall(text))
 
+
 MARKETING_CUES = PhraseSet((
     _cue(
         "partnership or press request",
@@ -128,5 +130,30 @@ MARKETING_CUES = PhraseSet((
         r"journalist", r"media (?:inquiry|enquiry|kit)", r"work(?:ing)? with your brand", r"giveaways?",
         r"contest", r"collaborazion\w+", r"collaborare", r"sponsorizza\w+", r"giornalist\w+",
         r"ufficio stampa", r"concorso", r"omaggio",
+    ),
+))
+
+_NEW_SERVICE = r"(?:flying|offering|selling|making|carrying|stocking|shipping)"
+_ASKING = ("will", "would", "could", "can")
+SALES_CUES = PhraseSet((
+    # Questions before buying and wishes for the range: the guideline's sales leads and product
+    # suggestions, which read like support requests ("do you sell", "when will it be in the UK").
+    _cue(
+        "sales lead",
+        r"do you (?:guys )?(?:sell|stock|carry|make|ship to|deliver to)", r"is (?:it|this|that) (?:available|in stock)",
+        r"are (?:they|these|those) (?:available|in stock)",
+        r"when (?:will|are|is|do) (?:you|we|they|it|these|this|those|the)\b[^.?!\n]{0,40}?"
+        r"(?:available|in stock|launch\w*|releas\w*|come out|coming (?:out|back|to)|be in|back in)",
+        r"any plans? (?:to|for|on)", r"what size", r"comes? with", r"where can (?:i|we) (?:buy|order|purchase)",
+        r"restock\w*", r"back in stock", r"pre-?order\w*",
+        r"quando (?:sar[àa]|saranno|arriva|arriver[àa]|torna|torner[àa])\b[^.?!\n]{0,40}?(?:disponibil\w+|in vendita|in negozio)",
+        r"dove (?:posso|si pu[òo]) (?:comprar\w*|acquistar\w*|trovar\w*)", r"vendete", r"rimettete in vendita",
+    ),
+    _cue(
+        "product wish",
+        r"bring back", r"bringing back", r"please add more", r"please (?:start|begin) " + _NEW_SERVICE,
+        *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:start|begin) " + _NEW_SERVICE for verb in _ASKING),
+        *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:bring|add) (?:back|more)" for verb in _ASKING),
+        r"riportate", r"tornate a (?:vendere|fare|produrre)",
     ),
 ))

@@ -10,7 +10,7 @@ from pathlib import Path
 from sentiment.analyzer import Scorer, clean, ignore_pattern
 from sentiment.language import detect_language
 from sentiment.linear import LinearModel
-from sentiment.phrases import text_keys
+from sentiment.phrases import TextKeys, text_keys
 from sentiment.vader import vader_scores
 from triage import cues, priority
 from triage.rules import TriageRules
@@ -191,12 +191,16 @@ class Triager:
 
 def _settle_queue(
     queue: str, p_support: float, lang: str, label: str, complaint: bool, urgent: bool, text: str,
-    keys: frozenset[str],
+    keys: TextKeys,
 ) -> str:
-    """The model's queue, corrected where it is known to be weak (a problem wins; non-English text)."""
+    """The model's queue, corrected where it is known to be weak (a problem wins; sales leads; non-English text)."""
     if urgent or complaint and (queue == "other" and p_support > 0.25 or lang != "en"):
         return "support"
     if not complaint and cues.matches(cues.MARKETING_CUES, text, keys):
+        return "marketing"
+    if cues.matches(cues.SALES_CUES, text, keys):
+        # A question before buying or a wish for the range asks for no fix, even when it sounds
+        # disappointed ("still not available to preorder?"); only an urgent problem outranks it.
         return "marketing"
     if lang != "en" and queue == "other" and label == "positive":
         return "marketing"

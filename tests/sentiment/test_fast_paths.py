@@ -144,7 +144,7 @@ def test_vader_fast_path_scores_exactly_like_vader():
     samples = TEXTS + [
         "😡", "😡😡 so angry", "a😡b 😡 😡😡 c", " 😂 ", "great 😂🙏!", "©2020 ® ok", "kind of good", "It was KIND OF bad",
         "not great, but the staff were AMAZING!!!", "no problem at all", "I don't really love it :)", "never ever again :(",
-        "the best at least", "Bravo è stato è perfetto 👍", "\u00a0😍\u00a0", "😂" * 12,
+        "the best at least", "Bravo è stato è perfetto 👍", "perché😡😡 ©️ ok", "naïve 👍🏽", "\u00a0😍\u00a0", "😂" * 12,
     ]
     for text in samples:
         assert polarity_scores(text) == plain.polarity_scores(text), text[:40]

@@ -56,3 +56,10 @@ def test_compound_stays_in_range_on_hostile_input():
 def test_emoji_floods_are_cut_before_vader():
     kept = bounded_text("😂 🙏 " * 300)
     assert sum(kept.count(e) for e in "😂🙏") == MAX_EMOJI
+
+
+def test_emoji_cut_keeps_accented_letters():
+    kept = bounded_text("è😡" * 20 + " perché")
+    assert kept.count("😡") == MAX_EMOJI
+    assert kept.count("è") == 20
+    assert kept.endswith(" perché")

@@ -29,6 +29,25 @@ def test_partnership_request_goes_to_marketing(triager):
     assert result.queue == "marketing" and not result.complaint
 
 
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@shop do you sell the wool scarf in navy? would love one for my sister",
+        "@shop when will the new trail shoes be available in Italy?",
+        "@burgerbar please bring back the spicy wrap, still not over it",
+        "@shop still not back in stock?? been waiting to buy the grey hoodie for weeks",
+        "@negozio quando sarà disponibile in negozio la nuova collezione?",
+    ],
+)
+def test_questions_before_buying_and_wishes_go_to_marketing(triager, text):
+    assert triager.triage(TriageInput(text, public=True)).queue == "marketing"
+
+
+def test_an_urgent_problem_outranks_a_sales_question(triager):
+    result = triager.triage(TriageInput("@airline my flight today was cancelled and I'm stranded at the gate, do you sell lounge passes?"))
+    assert result.urgent and result.queue == "support"
+
 def test_public_angry_complaint_outranks_a_thank_you(triager):
     angry = triager.triage(
         TriageInput("@airline worst airline ever, lost my bag and nobody answers. Never flying with you again!", public=True)
