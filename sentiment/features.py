@@ -14,9 +14,9 @@ MAX_CHARS = 500
 """Only this many characters of a message are featurized: the gist of a post is in its start (VADER
 reads as many). No training text is longer, and it bounds the time of a post of unknown words."""
 MAX_TOKEN = 40
+"""Character n-grams come from at most this many characters of a token (no word is longer)."""
 MAX_INDEXED_GRAM = 4
 """`FeatureIndex` cuts unknown tokens into character n-grams of up to this length."""
-"""Character n-grams come from at most this many characters of a token (no word is longer)."""
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _DIGIT_RE = re.compile(r"\d")

@@ -12,7 +12,7 @@ from sentiment.phrases import PhraseList, PhraseSet, TextKeys, phrase_list, text
 
 __all__ = [
     "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN",
-    "SALES_CUES", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
+    "PROBLEM_CUES", "SALES_CUES", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
     "shouting", "text_keys",
 ]
 
@@ -155,5 +155,19 @@ SALES_CUES = PhraseSet((
         *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:start|begin) " + _NEW_SERVICE for verb in _ASKING),
         *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:bring|add) (?:back|more)" for verb in _ASKING),
         r"riportate", r"tornate a (?:vendere|fare|produrre)",
+    ),
+))
+PROBLEM_CUES = PhraseSet((
+    # Something the customer has is broken, missing or wrong: with a complaint, that is a support
+    # problem even when the post also asks about buying ("arrived broken, do you sell spare parts?").
+    _cue(
+        "reports a fault or loss",
+        r"broken", r"broke", r"damaged", r"defective", r"faulty", r"missing", r"lost", r"stolen",
+        r"never (?:arrived|came|received|showed up)",
+        *(verb + r" (?:arrived|received|come)" for verb in ("hasn'?t", "has not", "didn'?t", "did not", "haven'?t", "have not", "not")),
+        r"not working", *(verb + r" work\w*" for verb in ("doesn'?t", "does not", "don'?t", "won'?t", "isn'?t", "stopped")),
+        r"wrong (?:item|size|order|colou?r|product)", r"refund\w*", r"charged", r"cancel+ed", r"delayed", r"stuck",
+        r"error", r"rott\w+", r"guast\w+", r"danneggiat\w+", r"difettos\w+", r"non funziona\w*", r"mai arrivat\w+",
+        r"non (?:è|e') (?:ancora )?arrivat\w+", r"smarrit\w+", r"rimbors\w+", r"addebit\w+",
     ),
 ))

@@ -198,9 +198,10 @@ def _settle_queue(
         return "support"
     if not complaint and cues.matches(cues.MARKETING_CUES, text, keys):
         return "marketing"
-    if cues.matches(cues.SALES_CUES, text, keys):
+    if cues.matches(cues.SALES_CUES, text, keys) and not (complaint and cues.matches(cues.PROBLEM_CUES, text, keys)):
         # A question before buying or a wish for the range asks for no fix, even when it sounds
-        # disappointed ("still not available to preorder?"); only an urgent problem outranks it.
+        # disappointed ("still not available to preorder?"); a fault or loss the customer reports
+        # ("arrived broken, do you sell spare parts?") or an urgent problem outranks it.
         return "marketing"
     if lang != "en" and queue == "other" and label == "positive":
         return "marketing"

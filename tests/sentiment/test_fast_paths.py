@@ -148,3 +148,8 @@ def test_vader_fast_path_scores_exactly_like_vader():
     ]
     for text in samples:
         assert polarity_scores(text) == plain.polarity_scores(text), text[:40]
+
+
+def test_feature_index_refuses_character_ngrams_it_would_not_cut():
+    with pytest.raises(ValueError, match="longer than 4"):
+        FeatureIndex({"abcde": 0}, FeatureSpec(2, 1, 5))

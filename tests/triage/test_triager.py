@@ -48,6 +48,18 @@ def test_an_urgent_problem_outranks_a_sales_question(triager):
     result = triager.triage(TriageInput("@airline my flight today was cancelled and I'm stranded at the gate, do you sell lounge passes?"))
     assert result.urgent and result.queue == "support"
 
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@shop my order arrived broken, do you sell replacement parts?",
+        "@shop the zip on my jacket broke after a week. what size is the replacement?",
+    ],
+)
+def test_a_reported_fault_outranks_a_sales_question(triager, text):
+    result = triager.triage(TriageInput(text))
+    assert result.complaint and result.queue == "support"
+
 def test_public_angry_complaint_outranks_a_thank_you(triager):
     angry = triager.triage(
         TriageInput("@airline worst airline ever, lost my bag and nobody answers. Never flying with you again!", public=True)
