@@ -1,5 +1,5 @@
 # social-care: `make demo` runs the demo, `make test` runs the test suite.
-# Both build .venv first (Python >= 3.12) and reinstall only when pyproject.toml changes.
+# Both build .venv first (Python >= 3.12) and reinstall only when pyproject.toml or the C source changes.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,7 +23,7 @@ IS_312 := import sys; sys.exit(sys.version_info < (3, 12))
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py sentiment/_ngram_index.c
 	@if ! { [ -x "$(PY)" ] && "$(PY)" -c '$(IS_312)' 2>/dev/null; }; then \
 		base=""; \
 		for c in $(PYTHON_CANDIDATES); do \

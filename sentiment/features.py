@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:
+    from sentiment._ngram_index import NgramIndex
+except ImportError:  # not compiled (a plain source checkout): the Python look-up gives the same rows
+    NgramIndex = None
+
 MAX_CHARS = 500
 """Only this many characters of a message are featurized: the gist of a post is in its start (VADER
 reads as many). No training text is longer, and it bounds the time of a post of unknown words."""
@@ -106,7 +111,7 @@ class FeatureIndex:
     weight matrix.
     """
 
-    __slots__ = ("_members", "grams", "known", "pairs", "size", "spec")
+    __slots__ = ("_compiled", "_members", "grams", "known", "pairs", "size", "spec")
 
     def __init__(self, vocab: dict[str, int], spec: FeatureSpec) -> None:
         if spec.char_max > MAX_INDEXED_GRAM:
@@ -124,9 +129,35 @@ class FeatureIndex:
         ordered = sorted(words)
         self.known = {word: self.size + i for i, word in enumerate(ordered)}
         self._members = [[words[word], *self._char_rows(word)] for word in ordered]
+        self._compiled = None if NgramIndex is None else NgramIndex(
+            self.known, self.pairs, self.grams, max(1, spec.char_min), spec.char_max, spec.word_max, MAX_TOKEN
+        )
 
     def rows(self, normalized: str) -> list[int]:
-        """The rows (with repeats, vocabulary words as their extra rows) whose sum scores the text."""
+        """The rows (with repeats, vocabulary words as their extra rows) whose sum scores the text.
+
+        The compiled look-up (`sentiment/_ngram_index.c`) when it is built, else `python_rows`: the
+        same rows, possibly in another order.
+        """
+        if self._compiled is not None:
+            return self._compiled.rows(normalized)
+        return self.python_rows(normalized)
+
+    def summed_rows(self, normalized: str, matrix: np.ndarray) -> np.ndarray:
+        """The sum of `matrix`'s rows for the text; `matrix` is a float64 result of `expand`."""
+        if self._compiled is not None:
+            out = np.empty(matrix.shape[1])
+            self._compiled.sum(normalized, matrix, out)
+            return out
+        return np.add.reduce(matrix[self.python_rows(normalized)], axis=0)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether `rows` runs the compiled look-up."""
+        return self._compiled is not None
+
+    def python_rows(self, normalized: str) -> list[int]:
+        """`rows` in Python: the reference the compiled look-up is tested against."""
         tokens = _WORD_RE.findall(normalized)
         distinct = dict.fromkeys(tokens)
         out = list(map(self.known.get, distinct))

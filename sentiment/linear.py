@@ -87,7 +87,7 @@ class LinearModel:
         if self._index is None or self._expanded is None:
             self._index = FeatureIndex(self.vocab, self.spec)
             self._expanded = self._index.expand(self.matrix)
-        return np.add.reduce(self._expanded[self._index.rows(normalized)], axis=0)
+        return self._index.summed_rows(normalized, self._expanded)
 
     def logits(self, normalized: str, dense: Sequence[float] = ()) -> np.ndarray:
         """Raw scores of every head's columns for one normalized text."""
@@ -204,11 +204,11 @@ class ModelSet:
             self.blocks[model.name] = (start, start + width)
             start += width
         self.index = FeatureIndex(vocab, spec)
-        self.matrix = self.index.expand(matrix)  # float64: `take` + sum, no casts
+        self.matrix = self.index.expand(matrix)  # float64, C order: what `FeatureIndex.summed_rows` sums
 
     def summed(self, normalized: str) -> np.ndarray:
         """The sum of the merged matrix rows of the text's features (all models' columns)."""
-        return np.add.reduce(self.matrix[self.index.rows(normalized)], axis=0)
+        return self.index.summed_rows(normalized, self.matrix)
 
     def logits(self, name: str, summed: np.ndarray, dense: Sequence[float] = ()) -> np.ndarray:
         """Model `name`'s logits from `summed` (see `summed`)."""

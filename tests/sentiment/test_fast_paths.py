@@ -153,3 +153,47 @@ def test_vader_fast_path_scores_exactly_like_vader():
 def test_feature_index_refuses_character_ngrams_it_would_not_cut():
     with pytest.raises(ValueError, match="longer than 4"):
         FeatureIndex({"abcde": 0}, FeatureSpec(2, 1, 5))
+
+
+def _compiled_index(spec: FeatureSpec) -> FeatureIndex:
+    index = FeatureIndex(_vocab(spec), spec)
+    real_parts.require(index.compiled, "the compiled n-gram look-up (pip install -e . builds sentiment/_ngram_index.c)")
+    return index
+
+
+@pytest.mark.parametrize("spec", [FeatureSpec(2, 1, 4), FeatureSpec(1, 2, 3), FeatureSpec(2, 0, -1)])
+def test_the_compiled_lookup_finds_the_rows_of_the_python_lookup(spec):
+    index = _compiled_index(spec)
+    odd = ["@@user ##tag @ #", "'tis l'' ''", "İstanbul ſ ß ﬁ", "a\u0301 e\u0301\u0301", "١٢٣ x_y", "\u2028\u00a0 \x0b x"]
+    for text in TEXTS + odd + [" ".join(TEXTS)]:
+        for form in (text, normalize(text)):
+            assert sorted(index.rows(form)) == sorted(index.python_rows(form)), form[:40]
+
+
+def test_the_compiled_lookup_matches_python_on_every_text_of_the_data():
+    from sentiment.analyzer import clean
+    from triage import datasets
+    from triage.triager import Triager
+
+    root = datasets.data_dir()
+    real_parts.require(root.is_dir(), f"the datasets in {root}")
+    index = Triager()._scorer.models.index
+    real_parts.require(index.compiled, "the compiled n-gram look-up (pip install -e . builds sentiment/_ngram_index.c)")
+    texts = [row.text for row in datasets.care_dev(root)] + [text for _, text in datasets.tweeteval_sentiment(root)]
+    texts += [text for text, _, _ in datasets.complaints(root)] + [text for _, text in datasets.xlmt_italian(root, "val")]
+    texts += [text for text, _, _ in datasets.airline(root)]
+    for text in texts:
+        normalized = clean(text, None)
+        assert sorted(index.rows(normalized)) == sorted(index.python_rows(normalized)), text[:60]
+
+
+def test_the_compiled_lookup_refuses_bad_tables():
+    from sentiment.features import NgramIndex
+
+    real_parts.require(NgramIndex is not None, "the compiled n-gram look-up (pip install -e . builds sentiment/_ngram_index.c)")
+    with pytest.raises(TypeError):
+        NgramIndex({1: 2}, {}, {}, 1, 4, 2, 40)
+    with pytest.raises(ValueError):
+        NgramIndex({}, {}, {}, 1, 4, 2, 1000)
+    with pytest.raises(TypeError):
+        NgramIndex({}, {}, {}, 1, 4, 2, 40).rows(b"bytes")
