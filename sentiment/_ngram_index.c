@@ -223,6 +223,10 @@ static int char_grams(const NgramIndex *self, int kind, const void *data, const 
 
 /* The rows of `text` into `out` (see the module comment); -1 with an exception set on failure. */
 static int collect_rows(NgramIndex *self, PyObject *text, Rows *out) {
+    if (self->words.slots == NULL || self->pairs.slots == NULL || self->grams.slots == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "NgramIndex was not initialized");
+        return -1;
+    }
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "the text must be a str");
         return -1;
@@ -369,7 +373,10 @@ static PyTypeObject NgramIndexType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ngram_index", "The run-time feature look-up of FeatureIndex, in C.", -1, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_ngram_index",
+    .m_doc = "The run-time feature look-up of FeatureIndex, in C.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__ngram_index(void) {

@@ -197,3 +197,19 @@ def test_the_compiled_lookup_refuses_bad_tables():
         NgramIndex({}, {}, {}, 1, 4, 2, 1000)
     with pytest.raises(TypeError):
         NgramIndex({}, {}, {}, 1, 4, 2, 40).rows(b"bytes")
+    with pytest.raises(RuntimeError):
+        NgramIndex.__new__(NgramIndex).rows("never initialized")
+    index = NgramIndex({"a": 0}, {}, {}, 1, 4, 2, 40)
+    with pytest.raises(IndexError):
+        index.sum("a", np.zeros((0, 2)), np.zeros(2))
+    with pytest.raises(ValueError):
+        index.sum("a", np.zeros((3, 2), dtype=np.float32), np.zeros(2))
+
+
+def test_summed_rows_are_the_same_with_and_without_the_compiled_lookup():
+    index = _compiled_index(FeatureSpec(2, 1, 4))
+    matrix = index.expand(np.random.default_rng(2).random((index.size, 3)).astype(np.float32))
+    compiled = [index.summed_rows(normalize(text), matrix) for text in TEXTS]
+    index._compiled = None
+    for text, expected in zip(TEXTS, compiled):
+        assert index.summed_rows(normalize(text), matrix) == pytest.approx(expected, rel=1e-12, abs=1e-12)
