@@ -2,7 +2,9 @@
 
 The cookie holds the agent's id, name, role, language, an expiry and a random session id, signed
 with the configured `session_secret` (or a per-process secret when none is set, so sessions end
-with the process). Logout revokes the session id in this process.
+with the process). Logout revokes the session id at once in this process and records it in the store
+until the cookie would have expired, so a restart, or another console process on the same database
+(it reloads the records every `REVOCATION_REFRESH` seconds), refuses it too.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -28,10 +31,12 @@ from console.login_guard import FORM_COOKIE, LoginThrottle, form_token_matches, 
 from social_care.config import Settings
 from social_care.store.agents import agent_for_login
 from social_care.store.db import Database
+from social_care.store.sessions import revoke_session, revoked_sessions
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "sc_console"
+REVOCATION_REFRESH = 30.0
 DEFAULT_TTL = 12 * 3600.0
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
@@ -107,9 +112,13 @@ class SessionSigner:
 
     def revoke(self, claims: Claims) -> None:
         """End a session before its expiry (logout)."""
+        self.revoke_ids({claims.sid: claims.expires})
+
+    def revoke_ids(self, ended: dict[str, float]) -> None:
+        """End the sessions `ended` maps to their expiry (epoch seconds), e.g. as recorded in the store."""
         now = self.clock()
         self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
-        self._revoked[claims.sid] = claims.expires
+        self._revoked.update((sid, until) for sid, until in ended.items() if until > now)
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -227,17 +236,28 @@ class LoginHandler(RequestHandler):
 class LogoutHandler(RequestHandler):
     """Revokes the session and clears the cookie (GET so a plain link works; nothing secret is exposed)."""
 
-    def initialize(self, signer: SessionSigner) -> None:
+    def initialize(self, signer: SessionSigner, db: Database) -> None:
         self.signer = signer
+        self.db = db
 
-    def get(self) -> None:
+    async def get(self) -> None:
         claims = self.signer.read(self.get_cookie(COOKIE))
         if claims is not None:
             self.signer.revoke(claims)
+            try:
+                await revoke_session(self.db, claims.sid, datetime.fromtimestamp(claims.expires, tz=timezone.utc))
+            except Exception:  # the session is still ended in this process; say so, without the cookie
+                logger.exception("could not record the logout of agent %s in the store", claims.agent_id)
         self.clear_cookie(COOKIE, path="/")
         self.redirect(f"{LOGIN_PATH}?out=1")
 
     post = get
+
+
+async def load_revocations(signer: SessionSigner, db: Database) -> None:
+    """Give `signer` the logouts recorded in the store (at start, then every `REVOCATION_REFRESH` s)."""
+    ended = await revoked_sessions(db)
+    signer.revoke_ids({sid: until.timestamp() for sid, until in ended.items()})
 
 
 def login_redirect(path: str, *, expired: bool = False) -> str:

@@ -1,6 +1,7 @@
 """Serve the console (Panel/Bokeh on Tornado) inside the service's running asyncio loop."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 from collections.abc import Callable
@@ -14,11 +15,13 @@ from console.app import page_app
 from console.auth import (
     LOGIN_PATH,
     LOGOUT_PATH,
+    REVOCATION_REFRESH,
     ConsoleAuth,
     LoginHandler,
     LogoutHandler,
     COOKIE,
     SessionSigner,
+    load_revocations,
     session_secret,
 )
 from console.canned import CannedLibrary
@@ -59,6 +62,7 @@ class ConsoleHandle:
     host: str
     port: int
     unsubscribe: Callable[[], None] = lambda: None
+    revocations: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -67,6 +71,8 @@ class ConsoleHandle:
     def stop(self) -> None:
         """Stop listening; open browser sessions are dropped."""
         self.unsubscribe()
+        if self.revocations is not None:
+            self.revocations.cancel()
         self.context.canned.stop()
         self.server.stop()
 
@@ -83,6 +89,7 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
     options = settings.console_settings
     port = console_port(settings) if port is None else port
     signer = signer or SessionSigner(session_secret(settings), ttl=options.session_ttl)
+    await load_revocations(signer, runtime.db)
     presence = Presence()
     context = ConsoleContext(
         db=runtime.db, bus=runtime.bus, commands=Commands(runtime.db, runtime.bus, getattr(runtime, "rules", None)), presence=presence,
@@ -109,7 +116,7 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
             (LOGIN_PATH, LoginHandler, {"db": runtime.db, "signer": signer,
                                         "default_language": context.default_language, "secure": secure,
                                         "throttle": LoginThrottle()}),
-            (LOGOUT_PATH, LogoutHandler, {"signer": signer}),
+            (LOGOUT_PATH, LogoutHandler, {"signer": signer, "db": runtime.db}),
             (r"/", _RootRedirect, {"signer": signer}),
         ],
         check_unused_sessions=5_000, unused_session_lifetime=15_000,
@@ -121,4 +128,15 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
         pass
     server.start()
     logger.info("console listening on http://%s:%s/inbox", host, port)
-    return ConsoleHandle(server, context, host, port, unsubscribe)
+    revocations = asyncio.get_running_loop().create_task(_reload_revocations(signer, runtime.db))
+    return ConsoleHandle(server, context, host, port, unsubscribe, revocations)
+
+
+async def _reload_revocations(signer: SessionSigner, db: Any) -> None:
+    """Keep learning of logouts made by other console processes on the same database."""
+    while True:
+        await asyncio.sleep(REVOCATION_REFRESH)
+        try:
+            await load_revocations(signer, db)
+        except Exception:  # a database hiccup: keep the sessions known so far, try again later
+            logger.warning("could not reload console logouts from the store", exc_info=True)

@@ -1,9 +1,11 @@
 """Sign-in: stored scrypt passwords, signed expiring cookies, logout, and the served pages' redirects."""
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -46,6 +48,8 @@ class Served:
     handle: ConsoleHandle
     base: str
     clock: Clock
+    runtime: Any
+    settings: Settings
 
 
 @pytest.fixture
@@ -64,7 +68,7 @@ async def served(sqlite_url: str) -> AsyncIterator[Served]:
     clock.at = clock.at.fromtimestamp(time.time(), tz=T0.tzinfo)
     signer = SessionSigner(settings.session_secret.reveal().encode(), ttl=300, clock=clock.epoch)  # type: ignore[union-attr]
     handle = await start_console(runtime, settings, port=free_port(), signer=signer)
-    yield Served(handle, handle.url, clock)
+    yield Served(handle, handle.url, clock, runtime, settings)
     handle.stop()
     await runtime.db.dispose()
 
@@ -121,6 +125,47 @@ async def test_logout_ends_the_session_and_expiry_sends_back_to_sign_in(served: 
         assert expired.status == 302 and "login" in expired.headers["Location"]
         page = await (await http.get(f"{served.base}/login?expired=1")).text()
         assert "your draft is kept" in page
+
+
+async def test_a_logout_holds_after_a_restart_and_in_other_console_processes(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import console.server
+
+    monkeypatch.setattr(console.server, "REVOCATION_REFRESH", 0.2)
+
+    async def another_console() -> ConsoleHandle:
+        # A new process: the same secret and database, nothing in memory.
+        secret = served.settings.session_secret.reveal().encode()  # type: ignore[union-attr]
+        signer = SessionSigner(secret, ttl=300, clock=served.clock.epoch)
+        return await start_console(served.runtime, served.settings, port=free_port(), signer=signer)
+
+    async def opens_inbox(http: aiohttp.ClientSession, base: str, cookie: str) -> bool:
+        response = await http.get(f"{base}/inbox", headers={"Cookie": f"{COOKIE}={cookie}"}, allow_redirects=False)
+        return response.status == 200
+
+    running = await another_console()
+    started_after: ConsoleHandle | None = None
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            value = (await _login(http, served.base, "giulia", PASSWORD)).cookies[COOKIE].value
+            assert await opens_inbox(http, running.url, value)
+            await http.get(f"{served.base}/logout", headers={"Cookie": f"{COOKIE}={value}"}, allow_redirects=False)
+            assert not await opens_inbox(http, served.base, value)
+            for _ in range(50):  # the other process reloads the recorded logouts every 0.2 s here
+                if not await opens_inbox(http, running.url, value):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the other console still accepts the logged-out cookie")
+            started_after = await another_console()  # a restart
+            assert not await opens_inbox(http, started_after.url, value)
+            other = (await _login(http, served.base, "giulia", PASSWORD)).cookies[COOKIE].value
+            assert await opens_inbox(http, started_after.url, other)  # her new session is untouched
+    finally:
+        running.stop()
+        if started_after is not None:
+            started_after.stop()
 
 
 async def test_a_sign_in_not_posted_from_our_form_is_refused(served: Served) -> None:

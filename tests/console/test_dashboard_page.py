@@ -1,7 +1,6 @@
 """The dashboard page without a browser: charts carry data, tables escape, CSVs are the CLI's, the bus refreshes."""
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo

@@ -1,8 +1,6 @@
 """The inbox page without a browser: widgets and browser messages drive the view-models; the bus updates it."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from types import SimpleNamespace
 
 import panel as pn
