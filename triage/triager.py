@@ -61,6 +61,7 @@ class Flags:
     urgent: bool
     urgent_reasons: tuple[str, ...]
     queue: str
+    queue_reason: str = ""
 
 
 class Triager:
@@ -118,7 +119,7 @@ class Triager:
         )
         if not urgent:
             urgent_reasons = ()
-        queue = _settle_queue(queue, queue_probs[0], lang, sentiment.label, complaint, urgent, text, keys)
+        queue, queue_reason = _settle_queue(queue, queue_probs[0], lang, sentiment.label, complaint, urgent, text, keys)
         return Flags(
             lang=lang,
             sentiment=sentiment.compound,
@@ -130,20 +131,21 @@ class Triager:
             urgent=urgent,
             urgent_reasons=urgent_reasons,
             queue=queue,
+            queue_reason=queue_reason,
         )
 
     def triage(self, inp: TriageInput) -> TriageResult:
         """Triage one inbound message."""
         text = inp.text if isinstance(inp.text, str) else str(inp.text or "")
         flags = self.flags(text)
-        queue = flags.queue
+        queue, queue_reason = flags.queue, flags.queue_reason
         tags: list[str] = []
         parts: list[Contribution] = []
         for rule in self.rules.rules:
             if not rule.pattern.search(text[:MAX_TEXT]):
                 continue
             if rule.queue is not None:
-                queue = rule.queue
+                queue, queue_reason = rule.queue, f"rule: {rule.tag or rule.label}"
             if rule.tag is not None and rule.tag not in tags:
                 tags.append(rule.tag)
             if rule.priority_bump:
@@ -186,26 +188,30 @@ class Triager:
             reasons=tuple(part.reason for part in parts),
             tags=tuple(tags),
             breakdown=tuple(parts),
+            queue_reason=queue_reason if queue in QUEUES else "",
         )
 
 
 def _settle_queue(
     queue: str, p_support: float, lang: str, label: str, complaint: bool, urgent: bool, text: str,
     keys: TextKeys,
-) -> str:
-    """The model's queue, corrected where it is known to be weak (a problem wins; sales leads; non-English text)."""
-    if urgent or complaint and (queue == "other" and p_support > 0.25 or lang != "en"):
-        return "support"
-    if not complaint and cues.matches(cues.MARKETING_CUES, text, keys):
-        return "marketing"
-    if cues.matches(cues.SALES_CUES, text, keys) and not (complaint and cues.matches(cues.PROBLEM_CUES, text, keys)):
+) -> tuple[str, str]:
+    """The model's queue, corrected where it is known to be weak (a problem wins; sales leads; non-English
+    text), and the reason when a cue decided it ("" when the model did)."""
+    if urgent:
+        return "support", "urgent"
+    if complaint and (queue == "other" and p_support > 0.25 or lang != "en"):
+        return "support", "complaint"
+    if not complaint and (found := cues.matches(cues.MARKETING_CUES, text, keys)):
+        return "marketing", found[0]
+    if (found := cues.matches(cues.SALES_CUES, text, keys)) and not (complaint and cues.matches(cues.PROBLEM_CUES, text, keys)):
         # A question before buying or a wish for the range asks for no fix, even when it sounds
         # disappointed ("still not available to preorder?"); a fault or loss the customer reports
         # ("arrived broken, do you sell spare parts?") or an urgent problem outranks it.
-        return "marketing"
+        return "marketing", found[0]
     if lang != "en" and queue == "other" and label == "positive":
-        return "marketing"
-    return queue
+        return "marketing", "praise"
+    return queue, ""
 
 
 def _sigmoid(x: float) -> float:

@@ -51,6 +51,7 @@ class TriageResult:
     reasons: tuple[str, ...]
     tags: tuple[str, ...] = ()
     breakdown: tuple[Contribution, ...] = ()
+    queue_reason: str = ""  # why a cue or rule chose the queue ("sales lead", "rule: vip"); empty when the model did
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict: the issue's fields plus `score_breakdown` ([key, reason, points] rows)."""
@@ -64,6 +65,7 @@ class TriageResult:
             "urgent": self.urgent,
             "public_complaint": self.public_complaint,
             "queue": self.queue,
+            "queue_reason": self.queue_reason,
             "priority": self.priority,
             "score": self.score,
             "reasons": list(self.reasons),
@@ -89,4 +91,5 @@ class TriageResult:
             reasons=tuple(data.get("reasons", ())),
             tags=tuple(data.get("tags", ())),
             breakdown=tuple(Contribution(str(k), str(r), int(p)) for k, r, p in data.get("score_breakdown", ())),
+            queue_reason=str(data.get("queue_reason", "")),
         )

@@ -130,7 +130,11 @@ class InboxModel(param.Parameterized):
         """One line: who sent the thread to this queue and their note; for marketing also when triage did."""
         t, handoff = self.t, item.handoff
         if handoff is None:
-            return t("handoff.triage") if item.queue == "marketing" else ""
+            if item.queue != "marketing":
+                return ""
+            triage = item.last_triage
+            why = str(triage.get("queue_reason") or "") if triage.get("queue") == "marketing" else ""
+            return t("handoff.triage_why", why=one_line(why)) if why else t("handoff.triage")
         text = t("handoff.by", name=handoff.by or "?", queue=t(f"queue.{handoff.from_queue}")
                  if handoff.from_queue else "?")
         return f"{text}: {one_line(handoff.note)}" if handoff.note else text

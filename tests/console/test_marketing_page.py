@@ -42,6 +42,17 @@ async def test_marketing_sees_only_its_queue_with_who_sent_each_thread(world: Wo
     page.close()
 
 
+async def test_a_thread_triage_sent_to_marketing_says_why(world: World, en: Translator) -> None:
+    await world.customer_writes("do you sell the wool scarf in navy? would love one", chat=4, name="Dora")
+    await world.triage_all()
+    page = MarketingPage(world.context, world.session_agent("sara"), session_id="s0")
+    pn.panel(page.layout()).get_root(Document())
+    await page.start()
+    rows = {row["customer"]: row for row in page.list.rows}
+    assert rows["Dora"]["handoff"] == "sent here by triage: sales lead"
+    page.close()
+
+
 async def test_handing_a_thread_back_moves_it_to_support_with_the_note(world: World, en: Translator) -> None:
     await _two_marketing_threads(world)
     sara = world.session_agent("sara")

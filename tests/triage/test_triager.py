@@ -27,6 +27,7 @@ def test_italian_complaint_is_a_negative_support_complaint(triager):
 def test_partnership_request_goes_to_marketing(triager):
     result = triager.triage(TriageInput("Hi! We'd love to discuss a partnership with your brand for our summer campaign"))
     assert result.queue == "marketing" and not result.complaint
+    assert result.queue_reason == "partnership or press request"
 
 
 
@@ -41,7 +42,8 @@ def test_partnership_request_goes_to_marketing(triager):
     ],
 )
 def test_questions_before_buying_and_wishes_go_to_marketing(triager, text):
-    assert triager.triage(TriageInput(text, public=True)).queue == "marketing"
+    result = triager.triage(TriageInput(text, public=True))
+    assert result.queue == "marketing" and result.queue_reason in ("sales lead", "product wish")
 
 
 def test_an_urgent_problem_outranks_a_sales_question(triager):
@@ -81,7 +83,7 @@ def test_rules_route_tag_and_bump_with_a_reason():
     )
     plain = Triager().triage(TriageInput("what is an order number anyway lol"))
     ruled = Triager(rules).triage(TriageInput("what is an order number anyway lol"))
-    assert ruled.queue == "support" and ruled.tags == ("orders",)
+    assert ruled.queue == "support" and ruled.tags == ("orders",) and ruled.queue_reason == "rule: orders"
     assert "rule: orders" in ruled.reasons and ruled.score == plain.score + 4
 
 
