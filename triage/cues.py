@@ -11,9 +11,8 @@ import re
 from sentiment.phrases import PhraseList, PhraseSet, TextKeys, phrase_list, text_keys
 
 __all__ = [
-    "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN",
-    "PROBLEM_CUES", "SALES_CUES", "MONEY_TAKEN_REASON", "URGENT_CUES", "matches",
-    "shouting", "text_keys",
+    "ANGRY_CUES", "COMPLAINT_CUES_IT", "MARKETING_CUES", "MONEY_TAKEN", "MONEY_TAKEN_REASON", "PROBLEM_CUES",
+    "SALES_CUES", "URGENT_CUES", "matches", "shouting", "text_keys",
 ]
 
 
