@@ -1,7 +1,6 @@
 """Two agents in real browsers: a customer writes, both inboxes update live, one replies, the other is warned."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.console.browser import browser, kill_panel_servers, served_product, signed_in_page  # noqa: F401 (autouse)
@@ -14,12 +13,10 @@ async def test_two_agents_see_a_customer_live_and_the_second_is_warned_of_the_re
         for page in (giulia, luca):
             await page.locator(".sc-empty").first.wait_for(timeout=10_000)
 
-        written = time.monotonic()
         product.sandbox.customer_writes(7001, "Hi, my order 4471 never arrived", first_name="Tom", username="tomh")
+        # Live: neither page reloads. How fast it arrives is measured in bench/bench_console.py.
         for page in (giulia, luca):
-            await page.locator(".sc-row", has_text="Tom").wait_for(timeout=5_000)
-        arrival = time.monotonic() - written
-        assert arrival < 2.0, f"the new conversation took {arrival:.2f} s to appear"
+            await page.locator(".sc-row", has_text="Tom").wait_for(timeout=10_000)
         assert "my order 4471 never arrived" in await giulia.locator(".sc-row .sc-preview").first.inner_text()
 
         await giulia.locator(".sc-row", has_text="Tom").click()
@@ -27,8 +24,8 @@ async def test_two_agents_see_a_customer_live_and_the_second_is_warned_of_the_re
         await luca.locator(".sc-row", has_text="Tom").click()
         await luca.locator(".sc-msg.sc-inbound", has_text="never arrived").wait_for()
         # Each sees the other viewing, in the thread and in the list.
-        await luca.locator(".sc-viewing", has_text="giulia").wait_for(timeout=3_000)
-        await giulia.locator(".sc-row .sc-viewer", has_text="luca").wait_for(timeout=3_000)
+        await luca.locator(".sc-viewing", has_text="giulia").wait_for(timeout=10_000)
+        await giulia.locator(".sc-row .sc-viewer", has_text="luca").wait_for(timeout=10_000)
 
         await luca.locator(".sc-composer textarea").fill("Hello Tom, let me check")
         await giulia.locator(".sc-canned input").press_sequentially("Greet")
@@ -52,8 +49,8 @@ async def test_two_agents_see_a_customer_live_and_the_second_is_warned_of_the_re
         assert await box.input_value() == ""
 
         # Luca sees Giulia's reply without reloading, and is warned before his own goes out.
-        await luca.locator(".sc-msg.sc-outbound", has_text="this is Giulia").wait_for(timeout=3_000)
+        await luca.locator(".sc-msg.sc-outbound", has_text="this is Giulia").wait_for(timeout=10_000)
         warning = luca.locator(".sc-warning-box")
-        await warning.get_by_text("replied while you were typing").wait_for(timeout=3_000)
+        await warning.get_by_text("replied while you were typing").wait_for(timeout=10_000)
         assert await luca.locator(".sc-composer textarea").input_value() == "Hello Tom, let me check"
         assert giulia.errors == [] and luca.errors == []

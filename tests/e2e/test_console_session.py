@@ -7,7 +7,7 @@ from tests.console.browser import PASSWORD, browser, kill_panel_servers, served_
 
 
 async def test_an_expired_session_signs_in_again_and_keeps_the_draft(tmp_path: Path) -> None:
-    async with served_product(tmp_path, session_ttl=15) as product, browser() as chromium:
+    async with served_product(tmp_path, session_ttl=25) as product, browser() as chromium:
         product.sandbox.customer_writes(7201, "Is my refund coming?", first_name="Bea")
         page = await signed_in_page(chromium, product.console, "giulia")
         await page.locator(".sc-row", has_text="Bea").click()
@@ -16,7 +16,7 @@ async def test_an_expired_session_signs_in_again_and_keeps_the_draft(tmp_path: P
         await box.click()  # waits until the composer is shown; typing into a hidden box goes nowhere
         await box.press_sequentially("Hi Bea, the refund left on Monday")
         assert await box.input_value() == "Hi Bea, the refund left on Monday"
-        await page.wait_for_url("**/login?expired=1**", timeout=30_000)
+        await page.wait_for_url("**/login?expired=1**", timeout=45_000)
         await page.get_by_text("your draft is kept").wait_for()
         await page.fill("input[name=name]", "giulia")
         await page.fill("input[name=password]", PASSWORD)

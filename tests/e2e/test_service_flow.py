@@ -98,8 +98,12 @@ async def test_webhook_to_api_and_reply_back_to_the_customer(tmp_path: Path) -> 
                         break
                     await asyncio.sleep(0.05)
                 assert status == "sent"
-                async with http.get(f"{base}/api/conversations/{conversation['id']}") as response:
-                    analysis = (await response.json())["messages"][0]["analysis"]
+                for _ in range(100):  # triage runs beside the outbox; it may finish after the reply
+                    async with http.get(f"{base}/api/conversations/{conversation['id']}") as response:
+                        analysis = (await response.json())["messages"][0]["analysis"]
+                    if analysis["state"] == "done":
+                        break
+                    await asyncio.sleep(0.05)
                 assert analysis["state"] == "done" and analysis["lang"] == "en"
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -60,6 +60,15 @@ def _retry_seconds(err: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
+async def _until_asked(sandbox: TelegramSandbox, method: str, *, after: int) -> None:
+    """Wait until the sandbox has received a call past its first `after` (it registers a long poll as it logs it)."""
+    for _ in range(250):
+        if any(call.method == method for call in sandbox.requests[after:]):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the sandbox never received {method}")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -229,8 +238,9 @@ async def test_long_poll_without_updates_waits_for_the_timeout(bot: Bot) -> None
 
 
 async def test_newer_get_updates_terminates_a_waiting_one(sandbox: TelegramSandbox, bot: Bot) -> None:
+    asked = len(sandbox.requests)
     waiting = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    await _until_asked(sandbox, "getUpdates", after=asked)
     async with _bot_for(sandbox) as second_instance:
         await second_instance.get_updates(timeout=0)
     with pytest.raises(Conflict, match="terminated by other getUpdates request"):
@@ -248,8 +258,9 @@ async def test_allowed_updates_filters_updates_created_afterwards(sandbox: Teleg
 
 
 async def test_stop_answers_pending_long_polls_instead_of_hanging(sandbox: TelegramSandbox, bot: Bot) -> None:
+    asked = len(sandbox.requests)
     poll = asyncio.create_task(bot.get_updates(timeout=30))
-    await asyncio.sleep(0.2)
+    await _until_asked(sandbox, "getUpdates", after=asked)
     started = time.monotonic()
     await asyncio.wait_for(sandbox.stop(), 5)
     assert time.monotonic() - started < 2
@@ -505,8 +516,11 @@ async def test_get_updates_conflicts_while_a_webhook_is_set(sandbox: TelegramSan
     queued = sandbox.customer_writes(CUSTOMER, "nobody home")
     with pytest.raises(Conflict, match="webhook is active"):
         await bot.get_updates()
-    await asyncio.sleep(0.3)
-    info = await bot.get_webhook_info()
+    for _ in range(100):
+        info = await bot.get_webhook_info()
+        if info.last_error_date is not None:
+            break
+        await asyncio.sleep(0.05)
     assert info.url == dead_url and info.pending_update_count == 1
     assert info.last_error_message == "Connection refused" and info.last_error_date is not None
     assert await bot.delete_webhook()

@@ -350,6 +350,9 @@ async def test_a_429_without_reset_backs_off_and_never_loops_tightly(
     sandbox.inject_fault("mentions", "429_no_reset", count=None)
     poller.start()
     await asyncio.sleep(1.5)
+    # The sandbox logs a request before the poller reads the 429: stop between two requests.
+    await eventually(lambda: _true(budgets["mentions"].failures == len(calls(sandbox, "mentions"))),
+                     what="the last 429 read")
     await poller.stop()
 
     times = [c.at for c in calls(sandbox, "mentions")]
