@@ -75,9 +75,15 @@ async def load_conversation(session: AsyncSession, agent: Agent, conversation_id
     return conversation
 
 
-def _event(session: AsyncSession, conversation: Conversation, agent: Agent, kind: str, **data: object) -> None:
+def _event(session: AsyncSession, conversation: Conversation, agent: Agent, kind: str, *,
+           message_id: int | None = None, **data: object) -> None:
     now = utcnow()
-    session.add(Event(conversation_id=conversation.id, agent_id=agent.id, kind=kind, at=now, data=dict(data)))
+    # The message goes in its indexed column, which the metrics replay reads, and stays in `data` for readers
+    # of the log that already use it there.
+    if message_id is not None:
+        data = {"message_id": message_id, **data}
+    session.add(Event(conversation_id=conversation.id, message_id=message_id, agent_id=agent.id, kind=kind, at=now,
+                      data=dict(data)))
     conversation.updated_at = now
 
 
