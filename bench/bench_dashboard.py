@@ -4,7 +4,8 @@
 
 `--keep PATH` keeps the generated SQLite store at PATH and reuses it on the next run (same --conversations).
 Prints the generation time, the view-model's load time for the default range (last 7 days), the last 30 days
-and the whole year, and the memory one more dashboard session adds when the report is shared.
+and the whole year (first load, then a reload that reuses the cached facts of unchanged conversations), and
+the memory one more dashboard session adds when the report is shared.
 PostgreSQL runs too when SOCIAL_CARE_TEST_POSTGRES_URL is set (or with --postgres: a throwaway server).
 """
 from __future__ import annotations
@@ -108,9 +109,18 @@ async def bench(url: str, conversations: int, label: str) -> None:
             began, cpu = time.perf_counter(), time.process_time()
             report = await model.load()
             assert report is not None, model.error
-            print(f"[{label}] dashboard load, {name}: {time.perf_counter() - began:.2f} s wall, "
+            cold = time.perf_counter() - began
+            print(f"[{label}] dashboard load, {name}: {cold:.2f} s wall, "
                   f"{time.process_time() - cpu:.2f} s CPU ({len(report.cycles)} cycles, "
                   f"{len(report.sentiment)} sentiment rows); peak RSS {_rss_mb():.0f} MB")
+            # A reload after the shared report expired: the facts of unchanged conversations are reused.
+            began, cpu = time.perf_counter(), time.process_time()
+            again = await model.load(fresh=True)
+            warm = time.perf_counter() - began
+            assert again == report, "a report from cached facts differs from the one replayed"
+            print(f"[{label}]   reloaded with {len(model.cache.facts)} conversations' facts cached: {warm:.2f} s "
+                  f"wall, {time.process_time() - cpu:.2f} s CPU ({warm / cold:.2f} of the first load); "
+                  f"peak RSS {_rss_mb():.0f} MB")
         if label == "sqlite":
             cache = ReportCache()
             per_session = await _session_memory(db, config, end, cache)

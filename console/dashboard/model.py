@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from social_care.metrics import export
 from social_care.metrics.business_hours import BusinessHours
 from social_care.metrics.engine import compute, report_zone
+from social_care.metrics.facts_cache import FactsCache
 from social_care.metrics.registry import MetricsConfig
 from social_care.metrics.report import MetricsReport
 from social_care.store.db import Database
@@ -207,9 +208,13 @@ class _Shared:
 
 @dataclass
 class ReportCache:
-    """Reports shared between sessions for SHARE_FOR seconds; one computation per key at a time."""
+    """Reports shared between sessions for SHARE_FOR seconds; one computation per key at a time.
+
+    Conversations' replayed facts are kept longer, in `facts`, for as long as their logs do not change.
+    """
 
     share_for: float = SHARE_FOR
+    facts: FactsCache = field(default_factory=FactsCache)
     _done: dict[tuple[Any, ...], _Shared] = field(default_factory=dict)
     _running: dict[tuple[Any, ...], asyncio.Future[MetricsReport]] = field(default_factory=dict)
 
@@ -295,7 +300,7 @@ class DashboardModel:
         async def make() -> MetricsReport:
             return await compute(self.db, since=chosen.since, until=chosen.until, now=now, rules=self.config.rules,
                                  business_hours=self.config.business_hours, interval=chosen.interval,
-                                 timezone=chosen.zone)
+                                 timezone=chosen.zone, facts_cache=self.cache.facts)
 
         self.report = await self.cache.get(key, make, fresh=fresh)
         self.range = chosen

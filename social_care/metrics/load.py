@@ -56,6 +56,21 @@ async def conversation_ids(db: Database, *, since: datetime, until: datetime) ->
     return sorted({*(cid for cid in in_range if cid is not None), *open_now})
 
 
+async def log_versions(db: Database, ids: Sequence[int], *, page_size: int = PAGE_SIZE) -> dict[int, tuple[int, int]]:
+    """Each conversation's (stored events, last event id), from the index alone; any new event changes it."""
+    versions: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(ids), page_size):
+        chunk = list(ids[start:start + page_size])
+        async with db.read() as session:
+            rows = (await session.execute(
+                select(Event.conversation_id, func.count(), func.max(Event.id))
+                .where(Event.conversation_id.in_(chunk))
+                .group_by(Event.conversation_id)
+            )).all()
+        versions.update((cid, (int(count), int(last))) for cid, count, last in rows)
+    return versions
+
+
 async def iter_logs(db: Database, ids: Sequence[int], *, page_size: int = PAGE_SIZE) -> AsyncIterator[list[ConversationLog]]:
     """The logs of the given conversations, a page at a time (three queries per page)."""
     async for page in iter_pages(db, ids, page_size=page_size):

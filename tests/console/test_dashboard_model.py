@@ -5,7 +5,7 @@ import asyncio
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -31,7 +31,16 @@ from social_care.metrics import cli as metrics_cli
 from social_care.metrics.registry import MetricsConfig
 from social_care.metrics.report import MetricsReport
 from tests.social_care.metrics.conftest import clock, scenario  # noqa: F401 (fixtures)
-from tests.social_care.metrics.scenario import BUSINESS_HOURS, NOW, RULES, Scenario, at
+from tests.social_care.metrics.scenario import (
+    BUSINESS_HOURS,
+    NOW,
+    RULES,
+    FakeClock,
+    Scenario,
+    at,
+    resume,
+    telegram,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 SLA = {"P1": 60, "P2": 240, "P3": 1440, "P4": 4320, "marketing": 2880}
@@ -169,3 +178,21 @@ async def test_sessions_share_one_computation(scenario: Scenario, monkeypatch: p
     assert one is two and calls == 1
     await first.load(fresh=True)
     assert calls == 2
+
+
+async def test_a_fresh_load_shows_new_activity_and_replays_only_that_conversation(
+    scenario: Scenario, clock: FakeClock
+) -> None:
+    cache = ReportCache()
+    later = NOW + timedelta(hours=1)
+    model = DashboardModel(scenario.db, config=MetricsConfig(RULES), now=lambda: later, cache=cache)
+    first = await model.load()
+    assert first is not None and cache.facts.hits == 0
+    script = await resume(scenario.db, clock)
+    c1 = scenario.conversations["C1"]  # resolved on Thursday; the customer writes again
+    assert await script.customer(at(23, 12, 30, 2), telegram(1, 3, "Still nothing?", at(23, 12, 30))) == c1
+    second = await model.load()
+    assert second is first  # shared for SHARE_FOR seconds
+    third = await model.load(fresh=True)
+    assert third is not None and len(third.cycles) == len(first.cycles) + 1
+    assert cache.facts.hits == len(scenario.conversations) - 1

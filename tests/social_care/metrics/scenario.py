@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from connectors.base import Connector
 from social_care import actions
@@ -48,7 +49,7 @@ from social_care.store.agents import add_agent
 from social_care.store.channels import ChannelDirectory
 from social_care.store.db import Database
 from social_care.store.ingest import Ingestor
-from social_care.store.models import Agent, Conversation, Message
+from social_care.store.models import Agent, Channel, Conversation, Message
 from triage import TriageResult, TriageRules
 from triage.types import Contribution
 
@@ -201,6 +202,18 @@ class Script:
         self.clock.now = when
         async with self.db.write() as session:
             await retry_delivery(session, message_id, agent_id=self.agents[agent].id)
+
+
+async def resume(db: Database, clock: FakeClock) -> Script:
+    """A script that goes on writing into a store `play` has written (its channels and agents)."""
+    script = Script(db, clock)
+    async with db.read() as session:
+        script.agents = {agent.name: agent for agent in (await session.scalars(select(Agent))).all()}
+        channels = (await session.execute(select(Channel.id, Channel.platform))).all()
+    # Platform ids of their own: those `play` sent are taken.
+    connectors: dict[int, Connector] = {cid: FakePlatform(f"{platform}-resumed") for cid, platform in channels}  # type: ignore[misc]
+    script.sender = OutboxSender(db=db, connectors=connectors)
+    return script
 
 
 async def play(db: Database, clock: FakeClock) -> dict[str, int]:
