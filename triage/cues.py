@@ -134,9 +134,12 @@ MARKETING_CUES = PhraseSet((
 
 _NEW_SERVICE = r"(?:flying|offering|selling|making|carrying|stocking|shipping)"
 _ASKING = ("will", "would", "could", "can")
+_TRADE_ROLE = r"(?:reseller|stockist|distributor|dealer|retailer|wholesaler)"
+_TRADE_ROLES = r"(?:resellers|stockists|distributors|dealers|retailers|wholesalers)"
 SALES_CUES = PhraseSet((
-    # Questions before buying and wishes for the range: the guideline's sales leads and product
-    # suggestions, which read like support requests ("do you sell", "when will it be in the UK").
+    # Questions before buying, wishes for the range and shops asking to sell it: the guideline's sales
+    # leads and product suggestions, which read like support requests ("do you sell", "when will it be
+    # in the UK", "we would like to stock your products").
     _cue(
         "sales lead",
         r"do you (?:guys )?(?:sell|stock|carry|make|ship to|deliver to)", r"is (?:it|this|that) (?:available|in stock)",
@@ -154,6 +157,19 @@ SALES_CUES = PhraseSet((
         *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:start|begin) " + _NEW_SERVICE for verb in _ASKING),
         *(verb + r" you (?:guys )?(?:please )?(?:ever )?(?:bring|add) (?:back|more)" for verb in _ASKING),
         r"riportate", r"tornate a (?:vendere|fare|produrre)",
+    ),
+    _cue(
+        "reseller or wholesale lead",
+        r"stock(?:ing)? your (?:products?|range|brand|items|goods|line)", r"carry(?:ing)? your (?:products?|range|brand|line)",
+        r"sell(?:ing)? your (?:products?|range|brand|items|line) (?:in|at|through) (?:my|our)",
+        r"become (?:a|an|your|one of your) " + _TRADE_ROLE,
+        *(verb + r" (?:new )?" + _TRADE_ROLES for verb in ("looking for", "searching for", "accepting", "recruiting")),
+        r"wholesale (?:prices?|pricing|enquir\w+|inquir\w+|account|terms|catalog\w*|discounts?)",
+        r"reseller (?:program\w*|account|terms|prices?|pricing|discounts?)",
+        r"trade (?:account|prices?|pricing|discounts?)",
+        *(verb + r" i vostri prodotti" for verb in ("vendere", "rivendere", "distribuire")), r"nuovi (?:rivenditori|distributori)",
+        r"diventare (?:un |una )?(?:vostr[oai] )?(?:rivenditor[ei]|distributor[ei])", r"cercate (?:rivenditori|distributori)",
+        r"all'ingrosso", r"prezzi (?:per )?rivenditori", r"listino (?:per )?rivenditori",
     ),
 ))
 PROBLEM_CUES = PhraseSet((

@@ -13,7 +13,9 @@ async def test_a_forwarded_thread_reaches_marketing_live_and_can_be_handed_back(
         await sara.locator(".sc-empty").first.wait_for(timeout=10_000)
         assert sara.url.endswith("/marketing")
 
-        product.sandbox.customer_writes(7301, "We run 12 shops and would like to stock your products",
+        # A problem and a lead in one message: triage keeps it in support, the agent forwards the lead.
+        product.sandbox.customer_writes(7301, "My last order arrived broken. Also, we run 12 shops and would like "
+                                        "to stock your products",
                                         first_name="Nora")
         await giulia.locator(".sc-row", has_text="Nora").click()
         await giulia.locator(".sc-msg.sc-inbound", has_text="12 shops").wait_for()

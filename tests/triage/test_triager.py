@@ -62,6 +62,34 @@ def test_a_reported_fault_outranks_a_sales_question(triager, text):
     result = triager.triage(TriageInput(text))
     assert result.complaint and result.queue == "support"
 
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We run 12 shops and would like to stock your products",
+        "Are you looking for resellers? We have three stores in Milan",
+        "Do you offer wholesale pricing for cafes?",
+        "Gestiamo 5 negozi e vorremmo vendere i vostri prodotti",
+        "Vorrei diventare vostro rivenditore, a chi posso scrivere?",
+    ],
+)
+def test_shops_asking_to_sell_the_range_go_to_marketing(triager, text):
+    result = triager.triage(TriageInput(text))
+    assert result.queue == "marketing" and result.queue_reason == "reseller or wholesale lead"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My last order arrived broken. Also, we run 12 shops and would like to stock your products",
+        "I ordered wholesale and the box never arrived",
+        "I bought it from a reseller and it stopped working",
+    ],
+)
+def test_a_problem_beside_a_reseller_lead_stays_in_support(triager, text):
+    assert triager.triage(TriageInput(text)).queue == "support"
+
+
 def test_public_angry_complaint_outranks_a_thank_you(triager):
     angry = triager.triage(
         TriageInput("@airline worst airline ever, lost my bag and nobody answers. Never flying with you again!", public=True)
