@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import ColumnElement, Integer, any_, bindparam, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import NullType
 
 from social_care.metrics.records import (
@@ -64,7 +65,7 @@ async def log_versions(db: Database, ids: Sequence[int], *, page_size: int = PAG
         async with db.read() as session:
             rows = (await session.execute(
                 select(Event.conversation_id, func.count(), func.max(Event.id))
-                .where(Event.conversation_id.in_(chunk))
+                .where(member_of(db, Event.conversation_id, chunk))
                 .group_by(Event.conversation_id)
             )).all()
         versions.update((cid, (int(count), int(last))) for cid, count, last in rows)
@@ -114,29 +115,37 @@ async def iter_pages(db: Database, ids: Sequence[int], *, page_size: int = PAGE_
     """The driver's rows for the given conversations, a page at a time (three indexed queries per page)."""
     # PostgreSQL converts the naive UTC column to an aware instant itself, which is cheaper than in Python.
     at = func.timezone("UTC", Event.at) if db.is_postgres else type_coerce(Event.at, NullType())
+    # `kind || ''`: with bound ids SQLite would otherwise pick the `kind` index and scan the log.
+    clock_kind = Event.kind.in_(CLOCK_KINDS) if db.is_postgres else Event.kind.concat("").in_(CLOCK_KINDS)
     for start in range(0, len(ids), page_size):
         chunk = list(ids[start:start + page_size])
         async with db.read() as session:
             conn = await session.connection()
             conversations = (await conn.execute(
-                select(Conversation.id, Conversation.channel_id).where(Conversation.id.in_(chunk))
+                select(Conversation.id, Conversation.channel_id).where(member_of(db, Conversation.id, chunk))
             )).all()
             # The driver's raw values: on a year of events the column types' per-row processing costs more
             # than the query itself.
             events = (await conn.execute(
                 select(Event.conversation_id, Event.id, Event.kind, at,
                        Event.message_id, Event.agent_id, type_coerce(Event.data, NullType()))
-                # `kind || ''`: with bound ids SQLite would otherwise pick the `kind` index and scan the log.
-                .where(Event.conversation_id.in_(chunk), Event.kind.concat("").in_(CLOCK_KINDS))
+                .where(member_of(db, Event.conversation_id, chunk), clock_kind)
                 .order_by(Event.conversation_id, Event.id)
             )).all()
             messages = (await conn.execute(
                 select(Message.id, Message.conversation_id, Message.automated, Message.public,
                        Message.triage["priority"].as_string(), Message.triage["queue"].as_string(),
                        Message.triage["public_complaint"].as_boolean())
-                .where(Message.conversation_id.in_(chunk), Message.direction == "inbound")
+                .where(member_of(db, Message.conversation_id, chunk), Message.direction == "inbound")
             )).all()
         yield RawPage(conversations, events, messages)
+
+
+def member_of(db: Database, column: ColumnElement[int], ids: list[int]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of thousands (3x cheaper)."""
+    if db.is_postgres:
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def driver_instant(value: Any) -> datetime:
