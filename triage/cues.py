@@ -160,16 +160,18 @@ SALES_CUES = PhraseSet((
     ),
     _cue(
         "reseller or wholesale lead",
-        r"stock(?:ing)? your (?:products?|range|brand|items|goods|line)", r"carry(?:ing)? your (?:products?|range|brand|line)",
+        *(lead + r" your (?:products?|range|brand|items|goods|line)"
+          for lead in ("to stock", "to resell", "in stocking", "in reselling", "start stocking", "start selling")),
         r"sell(?:ing)? your (?:products?|range|brand|items|line) (?:in|at|through) (?:my|our)",
-        r"become (?:a|an|your|one of your) " + _TRADE_ROLE,
-        *(verb + r" (?:new )?" + _TRADE_ROLES for verb in ("looking for", "searching for", "accepting", "recruiting")),
+        r"become (?:a|an|your) " + _TRADE_ROLE, r"become one of your " + _TRADE_ROLES,
+        *(asking + " " + verb + r" (?:new )?" + _TRADE_ROLES
+          for asking in ("are you", "you're", "you are") for verb in ("looking for", "searching for", "accepting", "recruiting")),
         r"wholesale (?:prices?|pricing|enquir\w+|inquir\w+|account|terms|catalog\w*|discounts?)",
         r"reseller (?:program\w*|account|terms|prices?|pricing|discounts?)",
         r"trade (?:account|prices?|pricing|discounts?)",
         *(verb + r" i vostri prodotti" for verb in ("vendere", "rivendere", "distribuire")), r"nuovi (?:rivenditori|distributori)",
-        r"diventare (?:un |una )?(?:vostr[oai] )?(?:rivenditor[ei]|distributor[ei])", r"cercate (?:rivenditori|distributori)",
-        r"all'ingrosso", r"prezzi (?:per )?rivenditori", r"listino (?:per )?rivenditori",
+        r"diventare (?:un |una )?(?:vostr[oai] )?(?:rivenditor[ei]|rivenditrice|distributor[ei]|distributrice)",
+        r"cercate (?:rivenditori|distributori)", r"all['’]ingrosso", r"prezzi (?:per )?rivenditori", r"listino (?:per )?rivenditori",
     ),
 ))
 PROBLEM_CUES = PhraseSet((
