@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -243,12 +244,16 @@ class ReportCache:
         return report
 
 
-_CACHES: dict[int, ReportCache] = {}
+# By the store object itself, not its id(): a later store could reuse a disposed one's id and its facts.
+_CACHES: weakref.WeakKeyDictionary[Database, ReportCache] = weakref.WeakKeyDictionary()
 
 
 def shared_cache(db: Database) -> ReportCache:
     """The process's report cache for one store."""
-    return _CACHES.setdefault(id(db), ReportCache())
+    cache = _CACHES.get(db)
+    if cache is None:
+        cache = _CACHES[db] = ReportCache()
+    return cache
 
 
 class DashboardModel:

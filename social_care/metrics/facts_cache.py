@@ -25,8 +25,9 @@ class _Entry:
 class FactsCache:
     """Facts by conversation, valid while the log's version is the same; least recently used go first.
 
-    `conversation_facts(log, now)` depends on `now` only through which events are at or before it, so
-    facts replayed once every event had happened are the same for every later `now`.
+    Once `now` is at or after every event of a log, `conversation_facts(log, now)` sees every triage
+    state, lock and status change, so it gives the same facts for every later `now`; for an earlier
+    `now` it does not, and such facts are neither kept nor served.
     """
 
     max_conversations: int = DEFAULT_MAX_CONVERSATIONS
@@ -40,6 +41,9 @@ class FactsCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, conversation_id: object) -> bool:
+        return conversation_id in self._entries
 
     def get(self, conversation_id: int, version: LogVersion | None, now: datetime) -> ConversationFacts | None:
         """The cached facts when the log is still at `version` and `now` is past its latest event."""

@@ -62,6 +62,8 @@ async def test_new_activity_is_replayed_and_the_rest_reused(scenario: Scenario, 
     assert waiting[("all", "all")] == 1 and waiting[("queue", "marketing")] == 1
     assert {(row.dimension, row.group): row.waiting for row in before.backlog}[("all", "all")] == 2
     assert await report(scenario, cache, later) == cached
+    # Facts replayed at `later` hold C5's answer and C2's correction: a report as of NOW must not use them.
+    assert await report(scenario, cache) == before
 
 
 async def test_a_reopened_conversation_is_replayed(scenario: Scenario, clock: FakeClock) -> None:
@@ -80,8 +82,10 @@ async def test_a_small_cache_keeps_the_most_recent_and_still_answers_right(scena
     cache = FactsCache(max_conversations=2)
     fresh = await report(scenario, None)
     assert await report(scenario, cache) == fresh
-    assert len(cache) == 2
+    ids = sorted(scenario.conversations.values())
+    assert len(cache) == 2 and ids[-2] in cache and ids[-1] in cache  # replayed last, in id order
     assert await report(scenario, cache) == fresh
+    assert len(cache) == 2
     with pytest.raises(ValueError):
         FactsCache(max_conversations=-1)
 
