@@ -10,6 +10,8 @@ from triage.rules import TriageRules
 from triage.types import QUEUES, Contribution, TriageResult
 
 FLAGS = ("complaint", "angry", "urgent")
+# The `queue_reason` of a result whose queue an agent set: triage's own reason no longer explains it.
+CORRECTED_QUEUE = "corrected by an agent"
 
 
 class CorrectionError(ValueError):
@@ -57,6 +59,7 @@ def apply_correction(result: TriageResult, changes: Mapping[str, Any], rules: Tr
         urgent=flags["urgent"],
         public_complaint=flags["complaint"] and public,
         queue=queue,
+        queue_reason=CORRECTED_QUEUE if "queue" in changes else result.queue_reason,
         score=score,
         priority=level,
         reasons=tuple(c.reason for c in parts),

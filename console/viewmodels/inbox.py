@@ -12,6 +12,7 @@ from console.context import ConsoleContext, SessionAgent
 from console.format import flags, iso, one_line, sentiment_label
 from console.i18n import Translator
 from console.queries import SCOPES, STATUSES, InboxItem, InboxQuery, inbox_page, urgent_among
+from triage.corrections import CORRECTED_QUEUE
 
 PAGE_SIZE = 50
 
@@ -134,6 +135,8 @@ class InboxModel(param.Parameterized):
                 return ""
             triage = item.last_triage
             why = str(triage.get("queue_reason") or "") if triage.get("queue") == "marketing" else ""
+            if why == CORRECTED_QUEUE:
+                return t("handoff.corrected", name=one_line(str(triage.get("corrected_by") or "?")))
             return t("handoff.triage_why", why=one_line(why)) if why else t("handoff.triage")
         text = t("handoff.by", name=handoff.by or "?", queue=t(f"queue.{handoff.from_queue}")
                  if handoff.from_queue else "?")

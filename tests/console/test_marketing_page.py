@@ -24,6 +24,17 @@ async def _two_marketing_threads(world: World) -> None:
         await session.execute(update(Conversation).where(Conversation.id == 2).values(queue="marketing"))
 
 
+async def _sara_sees(world: World) -> dict[str, dict]:
+    """The rows of Sara's marketing page, by customer."""
+    page = MarketingPage(world.context, world.session_agent("sara"), session_id="sara")
+    pn.panel(page.layout()).get_root(Document())
+    await page.start()
+    try:
+        return {row["customer"]: row for row in page.list.rows}
+    finally:
+        page.close()
+
+
 async def test_marketing_sees_only_its_queue_with_who_sent_each_thread(world: World, en: Translator) -> None:
     await _two_marketing_threads(world)
     manager = world.session_agent("marco")
@@ -45,12 +56,17 @@ async def test_marketing_sees_only_its_queue_with_who_sent_each_thread(world: Wo
 async def test_a_thread_triage_sent_to_marketing_says_why(world: World, en: Translator) -> None:
     await world.customer_writes("do you sell the wool scarf in navy? would love one", chat=4, name="Dora")
     await world.triage_all()
-    page = MarketingPage(world.context, world.session_agent("sara"), session_id="s0")
-    pn.panel(page.layout()).get_root(Document())
-    await page.start()
-    rows = {row["customer"]: row for row in page.list.rows}
-    assert rows["Dora"]["handoff"] == "sent here by triage: sales lead"
-    page.close()
+    assert (await _sara_sees(world))["Dora"]["handoff"] == "sent here by triage: sales lead"
+
+
+async def test_a_thread_an_agent_corrected_to_marketing_says_who(world: World, en: Translator) -> None:
+    await world.customer_writes("my parcel is late and nobody answers", chat=5, name="Ezio")
+    await world.triage_all()
+    async with world.db.read() as session:
+        message = await session.scalar(select(Message).where(Message.direction == "inbound"))
+    assert message is not None and message.triage["queue"] == "support"
+    await world.context.commands.correct_triage(world.agents["giulia"].id, message.id, {"queue": "marketing"})
+    assert (await _sara_sees(world))["Ezio"]["handoff"] == "queue set by giulia"
 
 
 async def test_handing_a_thread_back_moves_it_to_support_with_the_note(world: World, en: Translator) -> None:

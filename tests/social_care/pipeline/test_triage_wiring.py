@@ -105,6 +105,7 @@ async def test_an_agent_correction_is_stored_as_a_label_and_moves_the_queue(runt
     corrected = (await response.json())["analysis"]["triage"]
     assert corrected["queue"] == target and corrected["urgent"] is True
     assert "urgent (agent)" in corrected["reasons"] and corrected["corrected_by"] == "giulia"
+    assert corrected["queue_reason"] == "corrected by an agent"  # triage's own reason no longer holds
     conversation = (await conversations(runtime))["chat:13"]
     assert conversation.queue == target and conversation.queue_locked
     await runtime.pipeline.run_once()
