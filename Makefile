@@ -9,6 +9,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Options for `social-care demo`, e.g. make demo DEMO_ARGS="--port 9080 --sandbox-port 9082 --x-sandbox-port 9083"
+DEMO_ARGS ?=
 
 # Candidates in order; `PYTHON=/path/to/python3.12 make venv` puts one first.
 # The pyenv shim `python3.12` may exist yet fail, so each candidate is run, not just looked up.
@@ -48,7 +50,7 @@ test: venv
 	exit "$$rc"
 
 demo: venv
-	"$(VENV)/bin/social-care" demo
+	"$(VENV)/bin/social-care" demo $(DEMO_ARGS)
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache build demo-data *.egg-info

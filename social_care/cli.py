@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from social_care.config import ConfigError, load_settings
+from social_care.config import ConfigError, Settings, load_settings
+from social_care.ports import PortsUnavailable, check_ports
 
 EXIT_USAGE = 2
 
@@ -99,15 +101,36 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from social_care.store.migrate import upgrade
 
     settings = _settings(args)
-    upgrade(settings.database_url)
+    with reaching(settings.database_url):
+        upgrade(settings.database_url)
     print(f"database is at the latest schema: {_safe_url(settings.database_url)}")
     return 0
 
 
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unreadable database URL)"
+
+
+@contextlib.contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Turn a database that cannot be reached, opened or named into a one-line CliError."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    try:
+        yield
+    except (NoSuchModuleError, ArgumentError) as err:
+        raise CliError(f"not a database URL social-care can use: {_safe_url(url)} ({err})") from err
+    except DBAPIError as err:
+        # The driver's own words, without SQLAlchemy's statement dump and documentation link.
+        raise CliError(f"cannot use the database {_safe_url(url)}: {err.orig}") from err
+    except OSError as err:  # asyncpg raises socket errors (refused, unknown host) unwrapped
+        raise CliError(f"cannot reach the database {_safe_url(url)}: {err}") from err
 
 
 def _agent_add(args: argparse.Namespace) -> int:
@@ -116,7 +139,6 @@ def _agent_add(args: argparse.Namespace) -> int:
     from social_care.store.migrate import upgrade
 
     settings = _settings(args)
-    upgrade(settings.database_url)
 
     async def run() -> str:
         db = Database(settings.database_url)
@@ -127,7 +149,9 @@ def _agent_add(args: argparse.Namespace) -> int:
             await db.dispose()
 
     try:
-        token = asyncio.run(run())
+        with reaching(settings.database_url):
+            upgrade(settings.database_url)
+            token = asyncio.run(run())
     except (AgentExists, ValueError) as err:
         raise CliError(str(err)) from err
     print(f"agent {args.name} ({args.role}) created. API token (shown once, store it now):")
@@ -147,7 +171,6 @@ def _agent_password(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"new password for {args.name}: ")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    upgrade(settings.database_url)
 
     async def run() -> None:
         db = Database(settings.database_url)
@@ -157,7 +180,9 @@ def _agent_password(args: argparse.Namespace) -> int:
             await db.dispose()
 
     try:
-        asyncio.run(run())
+        with reaching(settings.database_url):
+            upgrade(settings.database_url)
+            asyncio.run(run())
     except (LookupError, ValueError) as err:
         raise CliError(str(err).strip("'\"")) from err
     print(f"password set for {args.name}")
@@ -179,7 +204,12 @@ def _metrics(argv: list[str]) -> int:
         return EXIT_USAGE
     if database_url:
         settings = replace(settings, database_url=database_url)
-    return metrics_main(argv, settings=settings)
+    try:
+        with reaching(settings.database_url):
+            return metrics_main(argv, settings=settings)
+    except CliError as err:
+        print(f"social-care: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _pop_option(argv: list[str], name: str) -> str | None:
@@ -217,7 +247,12 @@ def _triage(argv: list[str]) -> int:
                       or os.environ.get("SOCIAL_CARE_CONFIG"))
     if not (argv and argv[0] == "train" and uses_store):
         return triage_main(argv, rules=rules)
-    corrections = asyncio.run(_export_corrections(settings.database_url))
+    try:
+        with reaching(settings.database_url):
+            corrections = asyncio.run(_export_corrections(settings.database_url))
+    except CliError as err:
+        print(f"social-care: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     given = _pop_option(argv, "--corrections")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corrections.jsonl"
@@ -246,19 +281,35 @@ def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from social_care.runner import serve
+    from social_care.store.migrate import upgrade
 
     settings = _settings(args)
     if args.host:
         settings = replace(settings, host=args.host)
     if args.port:
         settings = replace(settings, port=args.port)
+    check_ports(settings.host, _service_ports(settings))
+    # Migrating here (the service would do it first thing too) turns an unreachable database into one line.
+    with reaching(settings.database_url):
+        upgrade(settings.database_url)
     asyncio.run(serve(settings))
     return 0
+
+
+def _service_ports(settings: Settings) -> dict[str, int]:
+    """The ports `serve` listens on, by what listens there."""
+    from console.server import console_port
+
+    ports = {"service": settings.port}
+    if settings.console:
+        ports["console"] = console_port(settings)
+    return ports
 
 
 def _sandbox(args: argparse.Namespace) -> int:
     from social_care.runner import run_sandboxes
 
+    check_ports(args.host, {"Telegram sandbox": args.port, "X sandbox": args.x_port})
     asyncio.run(run_sandboxes(args.host, args.port, args.token, args.x_port))
     return 0
 
@@ -266,6 +317,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from social_care.demo import run_demo
 
+    # Checked before anything starts: a busy port found later would leave sandboxes running and a new
+    # database migrated for nothing.
+    check_ports("127.0.0.1", {"service": args.port, "console": args.port + 1,
+                              "Telegram sandbox": args.sandbox_port, "X sandbox": args.x_sandbox_port})
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"cannot create the demo folder {args.dir}: {err.strerror or err}") from err
     asyncio.run(run_demo(args.dir, port=args.port, sandbox_port=args.sandbox_port,
                          x_sandbox_port=args.x_sandbox_port, speed=args.speed, duration=args.duration or None))
     return 0
@@ -302,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _agent_password(args)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    except (CliError, ConfigError) as err:
+    except (CliError, ConfigError, PortsUnavailable) as err:
         print(f"social-care: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,92 @@ def test_agent_password_sets_a_hashed_password_that_logs_in(tmp_path: Path) -> N
 
     good, wrong, unknown = asyncio.run(check())
     assert getattr(good, "name", None) == "giulia" and wrong is None and unknown is None
+
+
+def _run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "social_care.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_db_upgrade_against_unreachable_databases_is_one_line_exit_2(tmp_path: Path) -> None:
+    closed_port = free_port()  # nothing listens there once free_port has closed its probe
+    urls = {
+        f"postgresql://care:hunter2secret@127.0.0.1:{closed_port}/care": "cannot reach the database",
+        f"sqlite:///{tmp_path}/no/such/folder/care.db": "cannot use the database",
+        "mysqlx://care@127.0.0.1/care": "not a database URL",
+    }
+    for url, reason in urls.items():
+        result = _run_cli("db", "upgrade", "--database-url", url)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("social-care: error: ") and reason in lines[0], lines
+        assert "hunter2secret" not in result.stderr  # the password is never echoed
+
+
+def test_agent_commands_against_an_unreachable_database_are_one_line() -> None:
+    url = f"postgresql://care@127.0.0.1:{free_port()}/care"
+    result = _run_cli("agent", "add", "giulia", "--role", "agent", "--database-url", url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("social-care: error: cannot reach the database")
+
+
+def test_demo_on_a_busy_port_starts_nothing(tmp_path: Path) -> None:
+    busy = _listening_socket()
+    sandbox_port, x_port = free_port(), free_port()
+    try:
+        port = busy.getsockname()[1]
+        folder = tmp_path / "demo-data"
+        result = _run_cli("demo", "--dir", str(folder), "--port", str(port), "--sandbox-port", str(sandbox_port),
+                          "--x-sandbox-port", str(x_port))
+    finally:
+        busy.close()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"social-care: error: service port 127.0.0.1:{port} is already in use"
+    assert not folder.exists()  # no database was created or migrated
+    for free in (sandbox_port, x_port):  # and no sandbox was left listening
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", free))
+
+
+def test_demo_refuses_one_port_given_twice_and_a_busy_console_port(tmp_path: Path) -> None:
+    busy = _listening_socket()
+    try:
+        console = busy.getsockname()[1]
+        result = _run_cli("demo", "--dir", str(tmp_path / "d"), "--port", str(console - 1),
+                          "--sandbox-port", "8999", "--x-sandbox-port", "8999")
+    finally:
+        busy.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"console port 127.0.0.1:{console} is already in use" in result.stderr
+    assert "X sandbox port 8999 is also the Telegram sandbox port" in result.stderr
+
+
+def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    busy = _listening_socket()
+    try:
+        port = busy.getsockname()[1]
+        result = _run_cli("serve", "--port", str(port), cwd=tmp_path)
+    finally:
+        busy.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"service port 127.0.0.1:{port} is already in use" in result.stderr
+    assert not (tmp_path / "social-care.db").exists()
+
+
+def test_make_demo_passes_demo_args_and_the_readme_lists_every_demo_option() -> None:
+    result = subprocess.run(["make", "-n", "demo", "DEMO_ARGS=--port 9080 --x-sandbox-port 9083"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "social-care\" demo --port 9080 --x-sandbox-port 9083" in result.stdout
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for option in ("--dir", "--port", "--sandbox-port", "--x-sandbox-port", "--speed", "--duration"):
+        assert f"`{option}`" in readme, option
