@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from social_care.backoff import jittered_delay
+from social_care.backoff import Backoff, jittered_delay
 from social_care.bus import Bus
 from social_care.config import RetryPolicy
 from social_care.domain import OutboundReply
@@ -33,6 +38,11 @@ UNKNOWN_AFTER_CRASH = (
     "delivery unknown: the service stopped while this reply was being sent; "
     "check the conversation on the platform before retrying"
 )
+# After this many failed attempts to record an outcome with a database that is up, each further
+# attempt is followed by one to record a safe fallback: the failure belongs to this row.
+RECORD_TRIES_BEFORE_FALLBACK = 3
+
+Claim = tuple[str, OutboundReply, int]  # outbox id, the reply, channel id
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int) -> float:
@@ -40,8 +50,34 @@ def backoff_delay(policy: RetryPolicy, attempt: int) -> float:
     return jittered_delay(policy.backoff_base, policy.backoff_cap, attempt)
 
 
+def _reason(err: BaseException) -> str:
+    """A short reason for an error, without SQLAlchemy's statement and parameters (they hold reply text)."""
+    orig = getattr(err, "orig", None)
+    return f"{type(err).__name__}: {orig if orig is not None else err}"
+
+
+def _unavailable(err: BaseException) -> bool:
+    """Whether a failed write says the database is unavailable (locked, full, unreachable), not that the row is bad."""
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        return True
+    return isinstance(err, (OperationalError, InterfaceError, OSError, TimeoutError))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one send found out; recorded until the database takes it."""
+
+    apply: Callable[[AsyncSession, OutboxItem, datetime], Awaitable[None]]
+    summary: str  # for logs and the fallback's reason; ids only, never the reply's text
+    maybe_sent: bool  # the platform may hold the reply: never send it again blindly
+
+
 class OutboxSender:
-    """Delivers due outbox rows; a row marked in flight when the process died becomes `unknown`."""
+    """Delivers due outbox rows, each in its own task; a row left in flight by a stop becomes `unknown`.
+
+    Sends run concurrently (at most `batch_size` in all and `per_channel` per channel), so a slow call
+    holds only its own conversation: a conversation's replies still go out one at a time, in order.
+    """
 
     def __init__(
         self,
@@ -52,18 +88,24 @@ class OutboxSender:
         bus: Bus | None = None,
         interval: float = 0.5,
         batch_size: int = 20,
+        per_channel: int = 4,
         after_delivery: Callable[[AsyncSession, int], Awaitable[None]] | None = None,
     ) -> None:
+        if batch_size < 1 or per_channel < 1:
+            raise ValueError("batch_size and per_channel must be at least 1")
         self.db = db
         self.connectors = connectors
         self.policy = policy
         self.bus = bus
         self.interval = interval
         self.batch_size = batch_size
+        self.per_channel = per_channel
         self.paused_until: dict[int, datetime] = {}
         self.after_delivery = after_delivery
-        self._changed: list[int] = []
-        self._wake = bus.wakeup("outbox.enqueued") if bus else None
+        self._sending: Counter[int] = Counter()  # sends in flight in this process, per channel
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Set by enqueues and by every finished send (it frees a slot or unblocks a conversation).
+        self._wake = bus.wakeup("outbox.enqueued") if bus else asyncio.Event()
 
     async def recover(self) -> int:
         """Mark rows left in flight by a crash as `unknown`: they may have reached the platform."""
@@ -71,84 +113,145 @@ class OutboxSender:
         async with self.db.write() as session:
             stuck = (await session.scalars(select(OutboxItem).where(OutboxItem.in_flight.is_(True)))).all()
             for item in stuck:
-                await self._finish(session, item, DeliveryStatus.UNKNOWN, error=UNKNOWN_AFTER_CRASH, now=now)
-        self._announce()
+                await self._finish(session, item, now, DeliveryStatus.UNKNOWN, error=UNKNOWN_AFTER_CRASH)
+        self._announce(item.conversation_id for item in stuck)
         if stuck:
             logger.warning("%d outbox rows were in flight at the last stop; marked unknown", len(stuck))
         return len(stuck)
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
-        await self.recover()
+        """Deliver until cancelled; sends still running are cancelled with it (their rows recover as unknown)."""
+        failures = Backoff(self.policy.backoff_base, self.policy.backoff_cap)
         while True:
             try:
-                sent = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("outbox round failed; retrying")
-                sent = 0
-            if not sent:
-                await self._sleep()
+                await self.recover()
+                break
+            except Exception as err:
+                logger.warning("outbox recovery failed (%s); retrying", _reason(err),
+                               exc_info=not isinstance(err, SQLAlchemyError))
+                await asyncio.sleep(failures.next_delay())
+        failures.reset()
+        try:
+            while True:
+                try:
+                    claimed = await self._claim()
+                except Exception as err:
+                    logger.warning("outbox claim failed (%s); retrying", _reason(err),
+                                   exc_info=not isinstance(err, SQLAlchemyError))
+                    await self._sleep(failures.next_delay())
+                    continue
+                failures.reset()
+                for claim in claimed:
+                    self._spawn(claim)
+                if not claimed:
+                    await self._sleep()
+        finally:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _sleep(self) -> None:
-        delay = self.interval
-        async with self.db.read() as session:
-            soonest = await session.scalar(
-                select(OutboxItem.next_attempt_at)
-                .where(OutboxItem.state == DeliveryStatus.PENDING, OutboxItem.in_flight.is_(False))
-                .order_by(OutboxItem.next_attempt_at)
-                .limit(1)
-            )
-        if soonest is not None:
-            delay = max(0.01, min(delay, (soonest - utcnow()).total_seconds()))
-        if self._wake is None:
-            await asyncio.sleep(delay)
-            return
+    async def run_once(self) -> int:
+        """Attempt every claimable due row once and wait for the outcomes; returns how many attempts were made."""
+        claimed = await self._claim()
+        await asyncio.gather(*(self._spawn(claim) for claim in claimed))
+        return len(claimed)
+
+    def _spawn(self, claim: Claim) -> asyncio.Task[None]:
+        channel_id = claim[2]
+        self._sending[channel_id] += 1
+        task = asyncio.create_task(self._deliver(*claim), name=f"outbox-send-{claim[0]}")
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._sent, channel_id))
+        return task
+
+    def _sent(self, channel_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._sending[channel_id] -= 1
+        if self._sending[channel_id] <= 0:
+            del self._sending[channel_id]
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("outbox send task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _claimable(self, now: datetime) -> list[ColumnElement[bool]] | None:
+        """Conditions on rows this process may start sending; None when no channel can take one now."""
+        channels = [
+            cid for cid in self.connectors
+            if self.paused_until.get(cid, now) <= now and self._sending[cid] < self.per_channel
+        ]
+        if not channels:
+            return None
+        # A conversation's replies go out one at a time and in order: not while one of them is in
+        # flight (here or in another process), nor ahead of an earlier one still pending (e.g. backing off).
+        earlier = aliased(OutboxItem)
+        ahead = exists().where(
+            earlier.conversation_id == OutboxItem.conversation_id,
+            earlier.state == DeliveryStatus.PENDING,
+            or_(earlier.in_flight.is_(True), earlier.message_id < OutboxItem.message_id),
+        )
+        return [
+            OutboxItem.state == DeliveryStatus.PENDING,
+            OutboxItem.in_flight.is_(False),
+            OutboxItem.channel_id.in_(channels),
+            ~ahead,
+        ]
+
+    async def _sleep(self, delay: float | None = None) -> None:
+        if delay is None:
+            delay = await self._next_due_in()
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:
             pass
         self._wake.clear()
 
-    async def run_once(self) -> int:
-        """Attempt every due row once; returns how many attempts were made."""
-        claimed = await self._claim()
-        if not claimed:
-            return 0
-        await asyncio.gather(*(self._deliver(item_id, reply, channel_id) for item_id, reply, channel_id in claimed))
-        return len(claimed)
-
-    async def _claim(self) -> list[tuple[str, OutboundReply, int]]:
+    async def _next_due_in(self) -> float:
+        """Seconds until a row can be claimed (bounded by the polling interval); wakeups may come sooner."""
         now = utcnow()
-        paused = [cid for cid, until in self.paused_until.items() if until > now]
+        delay = self.interval
+        for until in self.paused_until.values():
+            if until > now:
+                delay = min(delay, (until - now).total_seconds())
+        conditions = self._claimable(now)
+        if conditions is None:
+            return max(0.01, delay)
+        try:
+            async with self.db.read() as session:
+                soonest = await session.scalar(select(func.min(OutboxItem.next_attempt_at)).where(*conditions))
+        except Exception as err:
+            logger.warning("outbox could not look for due rows (%s)", _reason(err))
+            return delay
+        if soonest is not None:
+            delay = min(delay, (soonest - now).total_seconds())
+        return max(0.01, delay)
+
+    async def _claim(self) -> list[Claim]:
+        now = utcnow()
+        room = self.batch_size - len(self._tasks)
+        conditions = self._claimable(now)
+        if room <= 0 or conditions is None:
+            return []
         async with self.db.write() as session:
             query = (
                 select(OutboxItem, Channel.key, Conversation.thread_key)
                 .join(Channel, Channel.id == OutboxItem.channel_id)
                 .join(Conversation, Conversation.id == OutboxItem.conversation_id)
-                .where(
-                    OutboxItem.state == DeliveryStatus.PENDING,
-                    OutboxItem.in_flight.is_(False),
-                    OutboxItem.next_attempt_at <= now,
-                )
+                .where(*conditions, OutboxItem.next_attempt_at <= now)
                 .order_by(OutboxItem.next_attempt_at, OutboxItem.created_at)
-                .limit(self.batch_size)
+                .limit(room)
             )
-            if paused:
-                query = query.where(OutboxItem.channel_id.not_in(paused))
             if self.db.is_postgres:
                 query = query.with_for_update(skip_locked=True, of=OutboxItem)
             rows = (await session.execute(query)).all()
-            claimed = []
+            claimed: list[Claim] = []
             seen_conversations: set[int] = set()
+            load = Counter(self._sending)
             for item, channel_key, thread_key in rows:
-                # Replies in one conversation go out one at a time, in order.
-                if item.conversation_id in seen_conversations:
+                if item.conversation_id in seen_conversations or load[item.channel_id] >= self.per_channel:
                     continue
                 seen_conversations.add(item.conversation_id)
-                if item.channel_id not in self.connectors:
-                    continue
+                load[item.channel_id] += 1
                 item.in_flight = True
                 item.attempts += 1
                 item.updated_at = now
@@ -170,70 +273,119 @@ class OutboxSender:
         return claimed
 
     async def _deliver(self, item_id: str, reply: OutboundReply, channel_id: int) -> None:
-        connector = self.connectors[channel_id]
+        connector = self.connectors.get(channel_id)
         try:
+            if connector is None:
+                raise TransientError(f"channel {reply.channel_key} is not connected")
             platform_id = await connector.send(reply)
         except RateLimited as err:
-            await self._rate_limited(item_id, channel_id, err)
+            outcome = _Outcome(partial(self._rate_limited, channel_id=channel_id, err=err), "rate limited",
+                               maybe_sent=False)
         except TransientError as err:
             if err.maybe_delivered:
-                await self._settle(item_id, DeliveryStatus.UNKNOWN,
-                                   error=f"delivery unknown: {err}; check the platform before retrying")
+                outcome = self._settled(DeliveryStatus.UNKNOWN, maybe_sent=True,
+                                        error=f"delivery unknown: {err}; check the platform before retrying")
             else:
-                await self._transient(item_id, str(err))
+                outcome = _Outcome(partial(self._transient, error=str(err)), "not delivered (transient)",
+                                   maybe_sent=False)
         except (PlatformError, AuthError) as err:
-            await self._settle(item_id, DeliveryStatus.FAILED, error=str(err))
+            outcome = self._settled(DeliveryStatus.FAILED, maybe_sent=False, error=str(err))
         except Exception as err:
             # Our own bug after the request may have left: never guess that it was not sent.
             logger.exception("connector %s crashed while sending outbox %s", reply.channel_key, item_id)
-            await self._settle(item_id, DeliveryStatus.UNKNOWN, error=f"delivery unknown: {type(err).__name__}")
+            outcome = self._settled(DeliveryStatus.UNKNOWN, maybe_sent=True,
+                                    error=f"delivery unknown: {type(err).__name__}")
         else:
-            await self._settle(item_id, DeliveryStatus.SENT, platform_id=platform_id)
-        self._announce()  # after the outcome's transaction committed
+            outcome = self._settled(DeliveryStatus.SENT, maybe_sent=True, platform_id=platform_id)
+        await self._record(item_id, outcome)
 
-    async def _rate_limited(self, item_id: str, channel_id: int, err: RateLimited) -> None:
-        now = utcnow()
+    def _settled(self, state: DeliveryStatus, *, maybe_sent: bool, error: str | None = None,
+                 platform_id: str | None = None) -> _Outcome:
+        summary = f"{state} as {platform_id}" if platform_id else str(state)
+        apply = partial(self._finish, state=state, error=error, platform_id=platform_id)
+        return _Outcome(apply, summary, maybe_sent)
+
+    async def _record(self, item_id: str, outcome: _Outcome) -> None:
+        """Record the outcome, retrying while the database fails; the platform's answer is never lost quietly.
+
+        While the database is unavailable this retries (capped backoff) and the row stays in flight,
+        so nothing sends it again; if the process stops first, `recover()` marks it unknown at the
+        next start. A failure that persists while the database is up records the safe fallback.
+        """
+        failures = 0
+        while True:
+            try:
+                if await self._write_outcome(item_id, outcome.apply):
+                    return
+            except Exception as err:
+                failures += 1
+                logger.warning("recording outbox %s (%s) failed %d time(s): %s", item_id, outcome.summary,
+                               failures, _reason(err), exc_info=not isinstance(err, SQLAlchemyError))
+                if (failures >= RECORD_TRIES_BEFORE_FALLBACK and not _unavailable(err)
+                        and await self._record_fallback(item_id, outcome, err)):
+                    return
+                await asyncio.sleep(backoff_delay(self.policy, failures))
+
+    async def _record_fallback(self, item_id: str, outcome: _Outcome, err: Exception) -> bool:
+        """Record what is safe when the outcome itself cannot be recorded; False when that fails too."""
+        if outcome.maybe_sent:
+            state = DeliveryStatus.UNKNOWN
+            error = (f"delivery unknown: the platform answered ({outcome.summary}) but recording it failed "
+                     f"({_reason(err)}); check the conversation on the platform before retrying")
+        else:
+            state = DeliveryStatus.FAILED
+            error = f"not delivered ({outcome.summary}) and recording it failed ({_reason(err)})"
+        try:
+            return await self._write_outcome(item_id, partial(self._finish, state=state, error=error))
+        except Exception as fallback_err:
+            logger.warning("recording outbox %s as %s failed too: %s", item_id, state, _reason(fallback_err))
+            return False
+
+    async def _write_outcome(self, item_id: str,
+                             apply: Callable[[AsyncSession, OutboxItem, datetime], Awaitable[None]]) -> bool:
+        """Apply an outcome to the row in one transaction; announce it once committed."""
         async with self.db.write() as session:
             item = await session.get(OutboxItem, item_id)
-            assert item is not None
-            item.rate_limit_waits += 1
-            item.attempts -= 1  # the platform did not try, so it costs no attempt
-            if err.retry_after is not None:
-                wait = min(float(err.retry_after), self.policy.max_retry_after)
-            else:
-                wait = max(1.0, backoff_delay(self.policy, item.rate_limit_waits))
-            if item.rate_limit_waits > self.policy.max_rate_limit_waits:
-                await self._finish(session, item, DeliveryStatus.FAILED, error=f"rate limited too often: {err}", now=now)
-                return
-            until = now + timedelta(seconds=wait)
-            self.paused_until[channel_id] = until
-            item.in_flight = False
-            item.next_attempt_at = until
-            item.last_error = f"rate limited: {err} (waiting {wait:g} s)"
-            item.updated_at = now
+            if item is None or not item.in_flight:
+                # Settled by someone else meanwhile (e.g. a recovery); theirs stands.
+                logger.warning("outbox %s was no longer in flight when its outcome came", item_id)
+                return True
+            await apply(session, item, utcnow())
+            settled = item.state != DeliveryStatus.PENDING
+            conversation_id = item.conversation_id
+        if settled:
+            self._announce([conversation_id])
+        return True
 
-    async def _transient(self, item_id: str, error: str) -> None:
-        now = utcnow()
-        async with self.db.write() as session:
-            item = await session.get(OutboxItem, item_id)
-            assert item is not None
-            if item.attempts >= self.policy.max_attempts:
-                await self._finish(session, item, DeliveryStatus.FAILED,
-                                   error=f"{error} (gave up after {item.attempts} attempts)", now=now)
-                return
-            item.in_flight = False
-            item.next_attempt_at = now + timedelta(seconds=backoff_delay(self.policy, item.attempts))
-            item.last_error = error
-            item.updated_at = now
+    async def _rate_limited(self, session: AsyncSession, item: OutboxItem, now: datetime, *,
+                            channel_id: int, err: RateLimited) -> None:
+        item.rate_limit_waits += 1
+        item.attempts -= 1  # the platform did not try, so it costs no attempt
+        if err.retry_after is not None:
+            wait = min(float(err.retry_after), self.policy.max_retry_after)
+        else:
+            wait = max(1.0, backoff_delay(self.policy, item.rate_limit_waits))
+        if item.rate_limit_waits > self.policy.max_rate_limit_waits:
+            await self._finish(session, item, now, DeliveryStatus.FAILED, error=f"rate limited too often: {err}")
+            return
+        until = now + timedelta(seconds=wait)
+        self.paused_until[channel_id] = max(until, self.paused_until.get(channel_id, until))
+        item.in_flight = False
+        item.next_attempt_at = until
+        item.last_error = f"rate limited: {err} (waiting {wait:g} s)"
+        item.updated_at = now
 
-    async def _settle(self, item_id: str, state: DeliveryStatus, *, error: str | None = None,
-                      platform_id: str | None = None) -> None:
-        async with self.db.write() as session:
-            item = await session.get(OutboxItem, item_id)
-            assert item is not None
-            await self._finish(session, item, state, error=error, platform_id=platform_id, now=utcnow())
+    async def _transient(self, session: AsyncSession, item: OutboxItem, now: datetime, *, error: str) -> None:
+        if item.attempts >= self.policy.max_attempts:
+            await self._finish(session, item, now, DeliveryStatus.FAILED,
+                               error=f"{error} (gave up after {item.attempts} attempts)")
+            return
+        item.in_flight = False
+        item.next_attempt_at = now + timedelta(seconds=backoff_delay(self.policy, item.attempts))
+        item.last_error = error
+        item.updated_at = now
 
-    async def _finish(self, session, item: OutboxItem, state: DeliveryStatus, *, now: datetime,  # type: ignore[no-untyped-def]
+    async def _finish(self, session: AsyncSession, item: OutboxItem, now: datetime, state: DeliveryStatus, *,
                       error: str | None = None, platform_id: str | None = None) -> None:
         item.state = state
         item.in_flight = False
@@ -270,13 +422,12 @@ class OutboxSender:
                       "attempts": item.attempts, "automated": message.automated},
             )
         )
-        self._changed.append(item.conversation_id)
 
-    def _announce(self) -> None:
+    def _announce(self, conversation_ids: Iterable[int]) -> None:
         """Tell live views what changed; called only after the transaction committed."""
-        changed, self._changed = self._changed, []
+        changed = sorted(set(conversation_ids))
         if changed and self.bus is not None:
-            self.bus.publish("conversation.changed", ids=sorted(set(changed)))
+            self.bus.publish("conversation.changed", ids=changed)
 
 
 class RetryRefused(ValueError):

@@ -2,90 +2,29 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from connectors.telegram.connector import TelegramConnector
-from connectors.telegram.sandbox import TelegramSandbox
-from social_care.config import RetryPolicy
-from social_care.outbox.enqueue import enqueue_reply
-from social_care.outbox.sender import OutboxSender, retry_delivery
-from social_care.store.models import Conversation, Event, Message, OutboxItem
-from tests.social_care.conftest import Store, customer_message
-
-FAST = RetryPolicy(max_attempts=3, backoff_base=0.05, backoff_cap=0.2)
-
-
-@dataclass
-class Rig:
-    store: Store
-    sandbox: TelegramSandbox
-    connector: TelegramConnector
-
-    def sender(self, policy: RetryPolicy = FAST) -> OutboxSender:
-        return OutboxSender(self.store.db, {self.store.channel_id: self.connector}, policy=policy, interval=0.05)
+from social_care.outbox.sender import retry_delivery
+from social_care.store.models import Conversation, Event, Message
+from tests.social_care.conftest import Store
+from tests.social_care.outbox.helpers import (
+    FAST,
+    Rig,
+    customer_writes_and_agent_replies,
+    outbox_state,
+    run_until,
+    send_calls,
+    telegram_channel,
+)
 
 
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
-    async with TelegramSandbox() as sandbox:
-        connector = TelegramConnector.from_config(
-            "acme",
-            {"token": sandbox.token, "mode": "webhook", "secret_token": "s3cret", "api_base_url": sandbox.base_url},
-            ingest=store.ingest,
-            cursors=lambda *a: asyncio.sleep(0, None),
-        )
-        await connector.start()
-        try:
-            yield Rig(store, sandbox, connector)
-        finally:
-            await connector.stop()
-
-
-async def customer_writes_and_agent_replies(rig: Rig, chat: int = 42, text: str = "We are on it!") -> int:
-    """The customer writes through the sandbox; an agent's reply is enqueued. Returns the reply's message id."""
-    update = rig.sandbox.customer_writes(chat, "My order never arrived", first_name="Giulia")
-    await rig.store.ingest([customer_message(update["message"]["message_id"], chat=chat)])
-    async with rig.store.db.write() as session:
-        conversation = await session.scalar(select(Conversation).where(Conversation.thread_key == f"chat:{chat}"))
-        inbound = await session.scalar(select(Message).where(Message.conversation_id == conversation.id))
-        message, _item = await enqueue_reply(session, conversation, agent_id=None, text=text, reply_to=inbound)
-        return message.id
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[misc]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-async def outbox_state(rig: Rig, message_id: int) -> OutboxItem:
-    async with rig.store.db.read() as session:
-        return await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-
-
-async def run_until(rig: Rig, sender: OutboxSender, message_id: int, states: set[str], timeout: float = 15.0) -> OutboxItem:
-    task = asyncio.create_task(sender.run())
-    try:
-        async def reached() -> bool:
-            return (await outbox_state(rig, message_id)).state in states
-
-        await wait_for(reached, timeout)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return await outbox_state(rig, message_id)
-
-
-def send_calls(sandbox: TelegramSandbox) -> list:  # type: ignore[type-arg]
-    return [call for call in sandbox.requests if call.method.lower() == "sendmessage"]
+    async with telegram_channel(store) as rig:
+        yield rig
 
 
 async def test_a_reply_arrives_quoting_the_customer_and_records_the_platform_id(rig: Rig) -> None:
