@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 from typing import Any, Protocol
 
 import panel as pn
 from bokeh.document import Document
 
-from console.auth import COOKIE, LOGOUT_PATH, login_redirect
+from console.auth import LOGOUT_PATH, Claims, claims_of, login_redirect
 from console.commands import load_agent
 from console.context import ConsoleContext, SessionAgent
 from console.i18n import Translator
 from console.pages import PAGE_ROLES, home_for, may_open
+from console.views.session_tasks import run_in_session
 from console.views.spike_banner import BANNER_TICK_MS, SpikeBanner
 
 logger = logging.getLogger(__name__)
@@ -64,20 +66,31 @@ def _arg(name: str) -> str | None:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
+def session_claims() -> Claims | None:
+    """The sign-in ConsoleAuth checked for the request building this session (the page never sees the cookie)."""
+    doc: Document | None = pn.state.curdoc
+    context = doc.session_context if doc is not None else None
+    request = context.request if context is not None else None
+    return claims_of(request) if request is not None else None
+
+
 def page_app(context: ConsoleContext, page: str, factory: PageFactory) -> Any:
     """Build `page` for the browser session now being created, if the signed-in role may open it."""
     pn.extension(notifications=True)
-    claims = context.signer.verify(pn.state.cookies.get(COOKIE))
-    if claims is None:  # the auth provider let the request in, so the cookie ran out just now
+    claims = session_claims()
+    if claims is None or claims.expired(context.signer.clock()):  # checked by the auth provider; ran out since
         t = Translator(context.default_language)
         return _message_page(t("login.title"), t("login.expired"),
                              (login_redirect(f"/{page}", expired=True), t("login.submit")))
     t = Translator(claims.language)
     if not may_open(page, claims.role):
         return _forbidden(t, page, claims.name, claims.role)
-    agent = SessionAgent.from_claims(claims)
+    logout_token = context.signer.logout_token(claims)
+    agent = SessionAgent.from_claims(claims, logout_token=logout_token)
     doc: Document | None = pn.state.curdoc
     session_id = doc.session_context.id if doc is not None and doc.session_context is not None else claims.sid
+    # This session's writes check, in their own transaction, that the session was not ended meanwhile.
+    context = replace(context, commands=context.commands.for_session(claims.agent_id, claims.epoch))
     view = factory(context, agent, session_id=session_id, doc=doc)
     calendar = context.metrics.business_hours if context.metrics is not None else None
     banner = SpikeBanner(context.db, t, now=context.now, calendar=calendar, doc=doc)  # above every page
@@ -92,17 +105,39 @@ def page_app(context: ConsoleContext, page: str, factory: PageFactory) -> Any:
         if fresh is None or not may_open(page, fresh.role):  # the role changed since sign-in
             layout.objects = [_forbidden(t, page, claims.name, fresh.role if fresh else "-")]
             return
-        view.set_agent(SessionAgent.from_claims(claims, fresh))
+        view.set_agent(SessionAgent.from_claims(claims, fresh, logout_token=logout_token))
         await banner.load()
         await view.start(open_id)
 
-    def destroyed(_context: Any) -> None:
+    closed = False
+
+    def close() -> None:
+        nonlocal closed
+        if closed:
+            return
+        closed = True
+        forget()
+        for callback in callbacks:
+            callback.stop()
         unsubscribe()
         unsubscribe_banner()
         view.close()
 
+    def destroyed(_context: Any) -> None:
+        close()
+
+    def end() -> None:
+        """Signed out (logout, password change): stop the page and say so; nothing can be sent from it any more."""
+        async def show() -> None:
+            close()
+            layout.objects = [_message_page(t("signed_out.title"), t("signed_out.body"),
+                                            (login_redirect(f"/{page}"), t("login.submit")))]
+
+        run_in_session(doc, show, lambda err: logger.error("could not end a signed-out session", exc_info=err))
+
+    forget = context.sessions.add(claims.agent_id, claims.epoch, end)
     pn.state.onload(load)
     pn.state.on_session_destroyed(destroyed)
-    pn.state.add_periodic_callback(view.tick, period=TICK_MS)  # type: ignore[arg-type]  # coroutines work
-    pn.state.add_periodic_callback(banner.tick, period=BANNER_TICK_MS)  # type: ignore[arg-type]
+    callbacks = [pn.state.add_periodic_callback(view.tick, period=TICK_MS),  # type: ignore[arg-type]  # coroutines work
+                 pn.state.add_periodic_callback(banner.tick, period=BANNER_TICK_MS)]  # type: ignore[arg-type]
     return layout

@@ -1,10 +1,13 @@
-"""Console sign-in: stored accounts (scrypt via agent_for_login), HMAC-signed expiring session cookies.
+"""Console sign-in: stored accounts (scrypt via sign_in), HMAC-signed expiring session cookies.
 
-The cookie holds the agent's id, name, role, language, an expiry and a random session id, signed
-with the configured `session_secret` (or a per-process secret when none is set, so sessions end
-with the process). Logout revokes the session id at once in this process and records it in the store
-until the cookie would have expired, so a restart, or another console process on the same database
-(it reloads the records every `REVOCATION_REFRESH` seconds), refuses it too.
+The cookie holds the agent's id, name, role, language, an expiry, a random session id and the agent's
+session epoch at sign-in, signed with the configured `session_secret` (or a per-process secret when
+none is set, so sessions end with the process). Every request, and every write a console session
+makes, compares that epoch with the store; logout and a password change bump it, which ends every
+session of the agent at once in every console process sharing the database.
+
+The cookie never reaches the page: Bokeh is told to keep cookies out of the session token it embeds
+in the HTML, and the auth provider hands the checked claims to the session on the HTTP request object.
 """
 from __future__ import annotations
 
@@ -18,25 +21,31 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 from bokeh.server.auth_provider import AuthProvider
+from bokeh.server.views.doc_handler import DocHandler
 from tornado.web import RequestHandler
 
 from console import pages
 from console.i18n import Translator, pick_language
-from console.login_guard import FORM_COOKIE, LoginThrottle, form_token_matches, new_form_token
+from console.live_sessions import LiveSessions
+from console.login_guard import (
+    FORM_COOKIE,
+    LoginThrottle,
+    form_token_matches,
+    new_form_token,
+    session_form_token,
+)
 from social_care.config import Settings
-from social_care.store.agents import agent_for_login
+from social_care.store.agents import sign_in
 from social_care.store.db import Database
-from social_care.store.sessions import revoke_session, revoked_sessions
+from social_care.store.sessions import end_sessions, session_epochs, session_state
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "sc_console"
-REVOCATION_REFRESH = 30.0
 DEFAULT_TTL = 12 * 3600.0
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
@@ -45,7 +54,7 @@ MAX_FIELD = 300
 
 @dataclass(frozen=True)
 class Claims:
-    """Who a session cookie says the browser is, until when."""
+    """Who a session cookie says the browser is, until when, and the session epoch it was issued in."""
 
     agent_id: int
     name: str
@@ -53,6 +62,7 @@ class Claims:
     language: str
     expires: float
     sid: str
+    epoch: int = 0
 
     def expired(self, now: float) -> bool:
         return now >= self.expires
@@ -67,19 +77,23 @@ def _unb64(text: str) -> bytes:
 
 
 class SessionSigner:
-    """Issues and checks session cookies; `clock` is injectable so expiry can be tested."""
+    """Issues and checks session cookies; `clock` is injectable so expiry can be tested.
+
+    Only the cookie itself is checked here (signature, expiry); whether its session was ended is the
+    store's answer (`current_session`).
+    """
 
     def __init__(self, secret: bytes, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time) -> None:
         if len(secret) < 16:
             raise ValueError("the session secret must be at least 16 bytes")
         self._key = hashlib.sha256(b"social-care console session\x00" + secret).digest()
+        self._form_key = hashlib.sha256(b"social-care console forms\x00" + secret).digest()
         self.ttl = ttl
         self.clock = clock
-        self._revoked: dict[str, float] = {}
 
-    def issue(self, *, agent_id: int, name: str, role: str, language: str) -> str:
-        """A signed cookie value for a freshly signed-in agent."""
-        claims = Claims(agent_id, name, role, language, self.clock() + self.ttl, secrets.token_urlsafe(12))
+    def issue(self, *, agent_id: int, name: str, role: str, language: str, epoch: int = 0) -> str:
+        """A signed cookie value for a freshly signed-in agent whose session epoch is `epoch`."""
+        claims = Claims(agent_id, name, role, language, self.clock() + self.ttl, secrets.token_urlsafe(12), epoch)
         body = _b64(json.dumps(asdict(claims), separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
 
@@ -87,7 +101,7 @@ class SessionSigner:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
     def read(self, value: str | None) -> Claims | None:
-        """The claims of a well-signed, unrevoked cookie, expired or not; None if forged or malformed."""
+        """The claims of a well-signed cookie, expired or not; None if forged or malformed."""
         if not value or value.count(".") != 1 or len(value) > 2000:
             return None
         body, signature = value.split(".")
@@ -95,30 +109,40 @@ class SessionSigner:
             return None
         try:
             data = json.loads(_unb64(body))
-            claims = Claims(int(data["agent_id"]), str(data["name"]), str(data["role"]), str(data["language"]),
-                            float(data["expires"]), str(data["sid"]))
-        except (ValueError, KeyError, TypeError):
+            return Claims(int(data["agent_id"]), str(data["name"]), str(data["role"]), str(data["language"]),
+                          float(data["expires"]), str(data["sid"]), int(data.get("epoch", 0)))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        if claims.sid in self._revoked:
-            return None
-        return claims
 
     def verify(self, value: str | None) -> Claims | None:
-        """The claims of a valid cookie that has not expired, else None."""
+        """The claims of a well-signed cookie that has not expired, else None."""
         claims = self.read(value)
         if claims is None or claims.expired(self.clock()):
             return None
         return claims
 
-    def revoke(self, claims: Claims) -> None:
-        """End a session before its expiry (logout)."""
-        self.revoke_ids({claims.sid: claims.expires})
+    def logout_token(self, claims: Claims) -> str:
+        """The sign-out form's CSRF token for this session: shown in its pages, useless as a credential."""
+        return session_form_token(self._form_key, claims.sid)
 
-    def revoke_ids(self, ended: dict[str, float]) -> None:
-        """End the sessions `ended` maps to their expiry (epoch seconds), e.g. as recorded in the store."""
-        now = self.clock()
-        self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
-        self._revoked.update((sid, until) for sid, until in ended.items() if until > now)
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A live session: its cookie's claims and the agent's role as the store has it now."""
+
+    claims: Claims
+    role: str
+
+
+async def current_session(signer: SessionSigner, db: Database, cookie: str | None) -> SignedIn | None:
+    """The session of `cookie` if it is well-signed, unexpired, its agent active and its epoch current."""
+    claims = signer.verify(cookie)
+    if claims is None:
+        return None
+    state = await session_state(db, claims.agent_id)
+    if state is None or state[0] != claims.epoch:  # deactivated, signed out or password changed since
+        return None
+    return SignedIn(claims, state[1])
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -147,24 +171,54 @@ def landing(target: str | None, role: str) -> str:
     return path
 
 
-class ConsoleAuth(AuthProvider):
-    """Tells Bokeh who the browser is from our cookie; the page and the websocket both go through it."""
+CLAIMS_ATTRIBUTE = "sc_console_claims"  # set on the HTTP request by ConsoleAuth, read by the page's session
 
-    def __init__(self, signer: SessionSigner) -> None:
+
+class ConsoleAuth(AuthProvider):
+    """Tells Bokeh who the browser is from our cookie; the page and the websocket both go through it.
+
+    The session is checked against the store on every request. The checked claims travel to the page's
+    session on the request object (Bokeh keeps cookies out of the token it shows the page), and a page
+    the role may not open is answered 403 here, before any session is built.
+    """
+
+    def __init__(self, signer: SessionSigner, db: Database) -> None:
         self.signer = signer
+        self.db = db
         super().__init__()
 
     @property
     def get_user_async(self) -> Callable[[RequestHandler], Any]:  # type: ignore[override]
         async def get_user(handler: RequestHandler) -> str | None:
-            claims = self.signer.verify(handler.get_cookie(COOKIE))
-            return claims.name if claims else None
+            signed_in = await current_session(self.signer, self.db, handler.get_cookie(COOKIE))
+            setattr(handler.request, CLAIMS_ATTRIBUTE, signed_in.claims if signed_in else None)
+            if signed_in is None:
+                return None
+            page = handler.request.path.strip("/")
+            if isinstance(handler, DocHandler) and page in pages.PAGE_ROLES and not pages.may_open(page, signed_in.role):
+                # Finishing the request here makes Tornado skip the page handler: no session is built.
+                _refuse_page(handler, page, signed_in, self.signer.logout_token(signed_in.claims))
+            return signed_in.claims.name
 
         return get_user
 
     @property
     def login_url(self) -> str:
         return LOGIN_PATH
+
+
+def claims_of(request: Any) -> Claims | None:
+    """The claims ConsoleAuth checked for this HTTP request (or a Bokeh session's view of it), if any."""
+    claims = getattr(request, CLAIMS_ATTRIBUTE, None)
+    return claims if isinstance(claims, Claims) else None
+
+
+def _refuse_page(handler: RequestHandler, page: str, signed_in: SignedIn, logout_token: str) -> None:
+    t = Translator(signed_in.claims.language)
+    handler.set_status(403)
+    handler.set_header("Content-Type", "text/html; charset=utf-8")
+    handler.set_header("Cache-Control", "no-store")
+    handler.finish(pages.forbidden_page(t, page, signed_in.claims.name, signed_in.role, logout_token=logout_token))
 
 
 def _language_of(handler: RequestHandler, default: str | None) -> str:
@@ -187,7 +241,6 @@ class LoginHandler(RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Frame-Options", "DENY")
         target = safe_next(self.get_argument("next", None), default="")
         token = new_form_token()
         self.set_cookie(FORM_COOKIE, token, path=LOGIN_PATH, httponly=True, samesite="Strict", secure=self.secure)
@@ -217,16 +270,18 @@ class LoginHandler(RequestHandler):
             self.set_header("Retry-After", str(math.ceil(wait)))
             self._page(t, message=t("login.throttled", minutes=math.ceil(wait / 60)), name=name, status=429)
             return
-        agent = await agent_for_login(self.db, name, password) if name and password else None
-        if agent is None:
+        signed_in = await sign_in(self.db, name, password) if name and password else None
+        if signed_in is None:
             self.throttle.failed(name, address)
             logger.info("console sign-in refused")
             self._page(t, message=t("login.failed"), name=name, status=401)
             return
         self.throttle.succeeded(name, address)
         self.clear_cookie(FORM_COOKIE, path=LOGIN_PATH)
+        agent = signed_in.agent
         language = pick_language(agent.language, self.default_language)
-        value = self.signer.issue(agent_id=agent.id, name=agent.name, role=agent.role, language=language)
+        value = self.signer.issue(agent_id=agent.id, name=agent.name, role=agent.role, language=language,
+                                  epoch=signed_in.session_epoch)
         self.set_cookie(COOKIE, value, path="/", httponly=True, samesite="Lax", secure=self.secure,
                         expires_days=self.signer.ttl / 86400)
         logger.info("console sign-in: agent %s", agent.id)
@@ -234,30 +289,48 @@ class LoginHandler(RequestHandler):
 
 
 class LogoutHandler(RequestHandler):
-    """Revokes the session and clears the cookie (GET so a plain link works; nothing secret is exposed)."""
+    """POST with the session's form token ends every session of the agent, here and in every other console
+    process; GET only offers that form (a link from another site must not sign anyone out)."""
 
-    def initialize(self, signer: SessionSigner, db: Database) -> None:
+    def initialize(self, signer: SessionSigner, db: Database, sessions: LiveSessions) -> None:
         self.signer = signer
         self.db = db
+        self.sessions = sessions
+
+    def _confirm(self, signed_in: SignedIn, *, status: int = 200, message: str = "") -> None:
+        t = Translator(signed_in.claims.language)
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.write(pages.logout_page(t, form_token=self.signer.logout_token(signed_in.claims), message=message))
 
     async def get(self) -> None:
-        claims = self.signer.read(self.get_cookie(COOKIE))
-        if claims is not None:
-            self.signer.revoke(claims)
-            try:
-                await revoke_session(self.db, claims.sid, datetime.fromtimestamp(claims.expires, tz=timezone.utc))
-            except Exception:  # the session is still ended in this process; say so, without the cookie
-                logger.exception("could not record the logout of agent %s in the store", claims.agent_id)
+        signed_in = await current_session(self.signer, self.db, self.get_cookie(COOKIE))
+        if signed_in is None:
+            self.redirect(f"{LOGIN_PATH}?out=1")
+            return
+        self._confirm(signed_in)
+
+    async def post(self) -> None:
+        signed_in = await current_session(self.signer, self.db, self.get_cookie(COOKIE))
+        if signed_in is None:  # already ended (another tab, a password change, expiry): just forget the cookie
+            self.clear_cookie(COOKIE, path="/")
+            self.redirect(f"{LOGIN_PATH}?out=1")
+            return
+        claims = signed_in.claims
+        if not form_token_matches(self.signer.logout_token(claims), self.get_body_argument("form_token", None)):
+            self._confirm(signed_in, status=403)  # not posted from one of our pages: ask again
+            return
+        try:
+            await end_sessions(self.db, claims.agent_id)
+            self.sessions.end_stale(await session_epochs(self.db, [claims.agent_id]), [claims.agent_id])
+        except Exception:  # the store refused: the session is not ended anywhere, so say so and keep it
+            logger.exception("could not record the logout of agent %s in the store", claims.agent_id)
+            self._confirm(signed_in, status=503, message=Translator(claims.language)("logout.failed"))
+            return
         self.clear_cookie(COOKIE, path="/")
+        logger.info("console sign-out: agent %s (every session ended)", claims.agent_id)
         self.redirect(f"{LOGIN_PATH}?out=1")
-
-    post = get
-
-
-async def load_revocations(signer: SessionSigner, db: Database) -> None:
-    """Give `signer` the logouts recorded in the store (at start, then every `REVOCATION_REFRESH` s)."""
-    ended = await revoked_sessions(db)
-    signer.revoke_ids({sid: until.timestamp() for sid, until in ended.items()})
 
 
 def login_redirect(path: str, *, expired: bool = False) -> str:

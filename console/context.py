@@ -9,6 +9,7 @@ from typing import cast
 from console.auth import Claims, SessionSigner
 from console.canned import CannedLibrary, CannedReply
 from console.commands import Commands
+from console.live_sessions import LiveSessions
 from console.presence import Presence
 from console.sharing import SharedResults
 from social_care.bus import Bus
@@ -38,6 +39,7 @@ class ConsoleContext:
     now: Callable[[], datetime] = utcnow
     metrics: MetricsConfig | None = None  # SLA rules and business hours for the dashboard and alerts
     pages: SharedResults | None = None  # inbox pages shared between sessions (None: every session queries)
+    sessions: LiveSessions = field(default_factory=LiveSessions)  # open browser sessions, ended on logout
 
     def __post_init__(self) -> None:
         if not isinstance(self.canned, CannedLibrary):  # a plain list (tests, tools): a fixed library
@@ -54,11 +56,12 @@ class SessionAgent:
     role: str
     language: str
     expires: float
+    logout_token: str = ""  # the sign-out form's CSRF token for this session (not the session credential)
 
     @classmethod
-    def from_claims(cls, claims: Claims, agent: Agent | None = None) -> SessionAgent:
+    def from_claims(cls, claims: Claims, agent: Agent | None = None, *, logout_token: str = "") -> SessionAgent:
         return cls(claims.agent_id, claims.name, (agent.display_name if agent else None) or claims.name,
-                   agent.role if agent else claims.role, claims.language, claims.expires)
+                   agent.role if agent else claims.role, claims.language, claims.expires, logout_token)
 
     @property
     def visible_queues(self) -> tuple[str, ...] | None:

@@ -1,6 +1,7 @@
-"""Sign-in guards: a throttle on failed passwords per account and per address, and the form's CSRF token."""
+"""Sign-in guards: a throttle on failed passwords per account and per address, and the forms' CSRF tokens."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -15,6 +16,14 @@ MAX_TRACKED = 10_000  # keys remembered at most, so a flood of made-up names can
 def new_form_token() -> str:
     """A random token for one sign-in form."""
     return secrets.token_urlsafe(24)
+
+
+def session_form_token(key: bytes, session_id: str) -> str:
+    """A form token bound to one signed-in session (the same in all its tabs), derived from a server key.
+
+    Pages may show it: it proves a form came from one of our pages, and cannot be turned into the cookie.
+    """
+    return hmac.new(key, b"form\x00" + session_id.encode(), hashlib.sha256).hexdigest()
 
 
 def form_token_matches(cookie: str | None, field_value: str | None) -> bool:

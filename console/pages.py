@@ -63,3 +63,33 @@ def login_page(t: Translator, *, message: str, name: str, next_path: str, form_t
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">{escape(t("login.submit"))}</button>
 </form></main></body></html>"""
+
+
+def _shell(t: Translator, title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="{escape(t.language)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{escape(title)}</title><style>{_STYLE}</style></head>
+<body><main>{body}</main></body></html>"""
+
+
+def _logout_form(t: Translator, form_token: str) -> str:
+    return (f'<form method="post" action="/logout" class="sc-logout-form">'
+            f'<input type="hidden" name="form_token" value="{escape(form_token)}">'
+            f'<button type="submit" class="sc-logout">{escape(t("logout"))}</button></form>')
+
+
+def logout_page(t: Translator, *, form_token: str, message: str = "") -> str:
+    """Sign out only by posting this form (a link from elsewhere lands here and signs nobody out)."""
+    note = f'<p class="message" role="alert">{escape(message)}</p>' if message else ""
+    return _shell(t, t("logout"), f'<h1>{escape(t("logout.confirm"))}</h1>{note}{_logout_form(t, form_token)}')
+
+
+def forbidden_page(t: Translator, page: str, name: str, role: str, *, logout_token: str) -> str:
+    """The "not for your role" page, served with status 403: a link to the role's home, and sign-out."""
+    roles = ", ".join(sorted(PAGE_ROLES.get(page, ())))
+    body = escape(t("forbidden.body", page=t(f"{page}.title"), roles=roles, name=name, role=role))
+    home = home_for(role)
+    link = f'<p><a class="sc-home" href="{escape(home)}">{escape(t(f"{home.strip("/")}.title"))}</a></p>' \
+        if home != "/login" else ""
+    return _shell(t, t("forbidden.title"), f'<h1>{escape(t("forbidden.title"))}</h1><p>{body}</p>{link}'
+                                           f'{_logout_form(t, logout_token)}')

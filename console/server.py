@@ -9,19 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import panel as pn
-from tornado.web import RequestHandler
+from tornado.httputil import HTTPHeaders
+from tornado.web import OutputTransform, RequestHandler
 
 from console.app import page_app
 from console.auth import (
+    COOKIE,
     LOGIN_PATH,
     LOGOUT_PATH,
-    REVOCATION_REFRESH,
     ConsoleAuth,
     LoginHandler,
     LogoutHandler,
-    COOKIE,
     SessionSigner,
-    load_revocations,
+    current_session,
     session_secret,
 )
 from console.canned import CannedLibrary
@@ -34,8 +34,45 @@ from console.pages import home_for
 from console.presence import PRESENCE_TOPIC, Presence
 from console.sharing import SharedResults
 from social_care.config import Settings
+from social_care.store.db import Database
+from social_care.store.sessions import session_epochs
 
 logger = logging.getLogger(__name__)
+
+SESSION_CHECK = 2.0  # seconds between checks that open tabs were not signed out by another process
+
+# Bokeh embeds its document and loader as inline scripts and Panel compiles component code at runtime,
+# so scripts need 'unsafe-inline' and 'unsafe-eval'; everything else is held to this origin, nothing
+# may frame the console (clickjacking), and forms may only post back here.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+    "style-src 'self' 'unsafe-inline' blob: data:",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self' blob: data:",
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class SecurityHeaders(OutputTransform):
+    """Adds the console's security headers to every response it sends (pages, sign-in, redirects, assets)."""
+
+    def transform_first_chunk(self, status_code: int, headers: HTTPHeaders, chunk: bytes,
+                              finishing: bool) -> tuple[int, HTTPHeaders, bytes]:
+        for name, value in SECURITY_HEADERS.items():
+            headers[name] = value
+        return status_code, headers, chunk
 
 def console_port(settings: Settings) -> int:
     """The console's port: [console] port (or $SOCIAL_CARE_CONSOLE_PORT), else the service port + 1."""
@@ -45,12 +82,13 @@ def console_port(settings: Settings) -> int:
 class _RootRedirect(RequestHandler):
     """`/` goes to the signed-in role's home page, or to sign-in."""
 
-    def initialize(self, signer: SessionSigner) -> None:
+    def initialize(self, signer: SessionSigner, db: Database) -> None:
         self.signer = signer
+        self.db = db
 
-    def get(self) -> None:
-        claims = self.signer.verify(self.get_cookie(COOKIE))
-        self.redirect(home_for(claims.role) if claims else LOGIN_PATH)
+    async def get(self) -> None:
+        signed_in = await current_session(self.signer, self.db, self.get_cookie(COOKIE))
+        self.redirect(home_for(signed_in.role) if signed_in else LOGIN_PATH)
 
 
 @dataclass
@@ -62,7 +100,7 @@ class ConsoleHandle:
     host: str
     port: int
     unsubscribe: Callable[[], None] = lambda: None
-    revocations: asyncio.Task[None] | None = None
+    session_checks: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -71,8 +109,8 @@ class ConsoleHandle:
     def stop(self) -> None:
         """Stop listening; open browser sessions are dropped."""
         self.unsubscribe()
-        if self.revocations is not None:
-            self.revocations.cancel()
+        if self.session_checks is not None:
+            self.session_checks.cancel()
         self.context.canned.stop()
         self.server.stop()
 
@@ -89,7 +127,6 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
     options = settings.console_settings
     port = console_port(settings) if port is None else port
     signer = signer or SessionSigner(session_secret(settings), ttl=options.session_ttl)
-    await load_revocations(signer, runtime.db)
     presence = Presence()
     context = ConsoleContext(
         db=runtime.db, bus=runtime.bus, commands=Commands(runtime.db, runtime.bus, getattr(runtime, "rules", None)), presence=presence,
@@ -111,13 +148,16 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
     apps = {name: _session_builder(context, name, factory) for name, factory in factories.items()}
     server = pn.serve(
         apps, port=port, address=host, start=False, show=False, title={name: "social-care" for name in apps},
-        websocket_origin=origins, auth_provider=ConsoleAuth(signer),
+        websocket_origin=origins, auth_provider=ConsoleAuth(signer, runtime.db),
+        # The session token Bokeh embeds in every page is readable by the page: no cookie, no credential in it.
+        include_cookies=[], exclude_headers=["Cookie", "Authorization"],
+        transforms=[SecurityHeaders],
         extra_patterns=[
             (LOGIN_PATH, LoginHandler, {"db": runtime.db, "signer": signer,
                                         "default_language": context.default_language, "secure": secure,
                                         "throttle": LoginThrottle()}),
-            (LOGOUT_PATH, LogoutHandler, {"signer": signer, "db": runtime.db}),
-            (r"/", _RootRedirect, {"signer": signer}),
+            (LOGOUT_PATH, LogoutHandler, {"signer": signer, "db": runtime.db, "sessions": context.sessions}),
+            (r"/", _RootRedirect, {"signer": signer, "db": runtime.db}),
         ],
         check_unused_sessions=5_000, unused_session_lifetime=15_000,
     )
@@ -128,15 +168,22 @@ async def start_console(runtime: Any, settings: Settings, *, port: int | None = 
         pass
     server.start()
     logger.info("console listening on http://%s:%s/inbox", host, port)
-    revocations = asyncio.get_running_loop().create_task(_reload_revocations(signer, runtime.db))
-    return ConsoleHandle(server, context, host, port, unsubscribe, revocations)
+    checks = asyncio.get_running_loop().create_task(_check_sessions(context))
+    return ConsoleHandle(server, context, host, port, unsubscribe, checks)
 
 
-async def _reload_revocations(signer: SessionSigner, db: Any) -> None:
-    """Keep learning of logouts made by other console processes on the same database."""
+async def _check_sessions(context: ConsoleContext) -> None:
+    """End the open tabs whose agent signed out or changed password in another process (writes check at once)."""
     while True:
-        await asyncio.sleep(REVOCATION_REFRESH)
+        await asyncio.sleep(SESSION_CHECK)
+        agent_ids = context.sessions.agent_ids()
+        if not agent_ids:
+            continue
         try:
-            await load_revocations(signer, db)
-        except Exception:  # a database hiccup: keep the sessions known so far, try again later
-            logger.warning("could not reload console logouts from the store", exc_info=True)
+            epochs = await session_epochs(context.db, agent_ids)
+        except Exception:  # a database hiccup: writes still check on their own; try again later
+            logger.warning("could not check console sessions against the store", exc_info=True)
+            continue
+        ended = context.sessions.end_stale(epochs, agent_ids)
+        if ended:
+            logger.info("ended %d signed-out console session(s)", ended)

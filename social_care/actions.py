@@ -92,6 +92,11 @@ def _text(value: object, what: str, limit: int) -> str:
         raise Invalid(f"{what} must be a non-empty string")
     if len(value) > limit:
         raise Invalid(f"{what} is {len(value)} characters; the limit here is {limit}")
+    # Neither database stores these, and no platform would deliver them: refused whatever the caller.
+    if "\x00" in value:
+        raise Invalid(f"{what} contains a NUL character")
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise Invalid(f"{what} contains a lone UTF-16 surrogate")
     return value
 
 
@@ -225,7 +230,7 @@ async def assign(
 async def set_status(session: AsyncSession, agent: Agent, conversation_id: int, status: object) -> Conversation:
     """Resolve, reopen, or mark a conversation pending (waiting for the customer)."""
     conversation = await load_conversation(session, agent, conversation_id, lock=True)
-    if status not in {s.value for s in ConversationStatus}:
+    if not isinstance(status, str) or status not in {s.value for s in ConversationStatus}:
         raise Invalid("status must be one of open, pending, resolved")
     if conversation.status == status:
         raise Conflict(f"the conversation is already {status}")
@@ -250,7 +255,7 @@ async def forward(
 ) -> Conversation:
     """Move a conversation to another queue (e.g. marketing) with an optional note for them."""
     conversation = await load_conversation(session, agent, conversation_id, lock=True)
-    if queue not in {q.value for q in Queue}:
+    if not isinstance(queue, str) or queue not in {q.value for q in Queue}:
         raise Invalid("queue must be one of support, marketing, other")
     if conversation.queue == queue:
         raise Conflict(f"the conversation is already in {queue}")

@@ -27,8 +27,9 @@ MODES = ("polling", "webhook")
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 # Loggers that print request URLs, and so the token (https://core.telegram.org/bots/api#making-requests
-# puts it in the path): httpx at INFO, python-telegram-bot at DEBUG.
-_URL_LOGGERS = ("httpx", "telegram.Bot")
+# puts it in the path), or request parameters, and so setWebhook's secret_token: httpx at INFO,
+# python-telegram-bot at DEBUG.
+_URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.request.BaseRequest")
 
 
 class TelegramConfigError(ValueError):
@@ -108,7 +109,10 @@ class TelegramConnector:
         self.base_file_url = base_file_url or settings.api_file_url or _file_url_for(self.base_url)
         self.bot: Bot | None = None
         self.poller: TelegramPoller | None = None
-        self._redactor = _RedactToken(settings.token)
+        secrets = {"<bot-token>": settings.token}
+        if settings.secret_token is not None:
+            secrets["<webhook-secret>"] = settings.secret_token
+        self._redactor = _RedactSecrets(secrets)
 
     @classmethod
     def from_config(
@@ -222,20 +226,32 @@ class TelegramConnector:
             logging.getLogger(name).removeFilter(self._redactor)
 
 
-class _RedactToken(logging.Filter):
-    """Replaces the bot token in log records of the libraries that log request URLs."""
+class _RedactSecrets(logging.Filter):
+    """Replaces the bot token and the webhook secret in log records of the libraries that log requests."""
 
-    def __init__(self, token: Secret) -> None:
+    def __init__(self, secrets: Mapping[str, Secret]) -> None:
         super().__init__()
-        self._token = token
+        self._secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        token = self._token.reveal()
         message = record.getMessage()
-        if token in message:
-            record.msg = message.replace(token, "<bot-token>")
+        redacted = self._redact(message)
+        if redacted != message:
+            record.msg = redacted
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Handlers render a traceback from exc_text when it is set: render it here, redacted.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
         return True
+
+    def _redact(self, text: str) -> str:
+        for label, secret in self._secrets.items():
+            value = secret.reveal()
+            if value in text:
+                text = text.replace(value, label)
+        return text
 
 
 def _http_request(*, pool_size: int) -> HTTPXRequest:

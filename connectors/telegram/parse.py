@@ -1,6 +1,7 @@
 """Telegram Bot API updates -> InboundMessage / ContactSignal records (pure, no I/O)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ def parse_update(update: Mapping[str, Any], *, channel_key: str, include_groups:
         return _message(update, update_id, kind, body, channel_key, include_groups)
     if kind == "my_chat_member":
         return _chat_member(update, update_id, body, channel_key)
-    return ParsedUpdate(update_id, ignored=f"unhandled update kind: {kind}")
+    return ParsedUpdate(update_id, ignored=f"unhandled update kind: {_shown(kind)}")
 
 
 def _message(
@@ -84,7 +85,7 @@ def _message(
             return ParsedUpdate(update_id, ignored=f"{label} (groups not enabled)")
         message_kind = MessageKind.GROUP
     else:
-        return ParsedUpdate(update_id, ignored=f"unsupported chat type: {chat_type}")
+        return ParsedUpdate(update_id, ignored=f"unsupported chat type: {_shown(chat_type)}")
 
     attachments = _attachments(msg, where)
     text = _opt_str(msg, "text", where) or _opt_str(msg, "caption", where) or ""
@@ -227,7 +228,7 @@ def _chat_member(update: Mapping[str, Any], update_id: int, body: Any, channel_k
     elif new == "member" and old == "kicked":
         kind = SignalKind.UNBLOCKED
     else:
-        return ParsedUpdate(update_id, ignored=f"my_chat_member {old} -> {new}")
+        return ParsedUpdate(update_id, ignored=f"my_chat_member {_shown(old)} -> {_shown(new)}")
     signal = ContactSignal(
         platform=PLATFORM,
         channel_key=channel_key,
@@ -237,6 +238,11 @@ def _chat_member(update: Mapping[str, Any], update_id: int, body: Any, channel_k
         raw=update,
     )
     return ParsedUpdate(update_id, records=(signal,))
+
+
+def _shown(value: str) -> str:
+    # Names from the payload end up in answers and logs: short, and printable whatever they contain.
+    return value[:64].encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -266,7 +272,11 @@ def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
         raise PayloadError(f"{where}: missing field '{key}'")
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise PayloadError(f"{where}: field '{key}' must be a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        # An integer too large for a float; like NaN, the store replaces it rather than refuse the message.
+        return math.inf if value > 0 else -math.inf
 
 
 def _str(obj: Mapping[str, Any], key: str, where: str) -> str:

@@ -54,6 +54,10 @@ def make_webhook_handler(
         except PayloadError as err:
             logger.info("telegram %s: webhook payload rejected: %s", channel_key, err)
             return json_error(400, str(err))
+        except Exception:
+            # A parser bug must not become a 5xx: Telegram would redeliver the same update forever.
+            logger.exception("telegram %s: webhook payload could not be parsed", channel_key)
+            return json_error(400, "the update could not be read")
         if parsed.ignored is not None:
             logger.info("telegram %s: update %s ignored: %s", channel_key, parsed.update_id, parsed.ignored)
             return web.json_response({"ok": True, "ignored": parsed.ignored})

@@ -30,6 +30,17 @@ LIKE_EVENTS = "favorite_events"
 # v1.1 timestamps: https://developer.x.com/en/docs/x-api/v1/data-dictionary/object-model/tweet
 _V1_CREATED_AT = "%a %b %d %H:%M:%S %z %Y"
 
+# X's documented deliveries carry one event per array
+# (https://docs.x.com/x-api/account-activity/introduction, "Payload examples") and no maximum is
+# documented; 100 is far above anything X sends and keeps one delivery's parse and ingest small.
+MAX_DELIVERY_EVENTS = 100
+# X attaches at most 4 photos (or 1 video or GIF) to a post; more entries are not X's.
+MAX_MEDIA = 4
+# X ids are unsigned 64-bit integers (snowflakes) sent as decimal strings.
+_MAX_ID = 2**64 - 1
+# Platform strings quoted in a reason (an unknown event type, an unknown key) are cut to this length.
+_SHOWN = 40
+
 
 @dataclass(frozen=True, slots=True)
 class ParseContext:
@@ -48,6 +59,7 @@ class Parsed:
     records: tuple[InboundMessage, ...] = ()
     ignored: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    unread: int = 0  # events beyond MAX_DELIVERY_EVENTS, neither parsed nor stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +120,13 @@ def _page(results: list[InboundMessage | str | Exception], items: list[Any], met
     if next_token is not None and not isinstance(next_token, str):
         raise PayloadError("page meta: 'next_token' must be a string")
     newest = meta.get("newest_id")
-    newest_id = int(newest) if isinstance(newest, str) and newest.isdigit() else (max(ids) if ids else None)
+    newest_id = int(newest) if isinstance(newest, str) and _is_id(newest) else (max(ids) if ids else None)
     return Page(parsed.records, parsed.ignored, parsed.failed, ids, next_token or None, newest_id)
 
 
 def _item_id(item: Any) -> int | None:
     value = item.get("id") if isinstance(item, Mapping) else None
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    return int(value) if isinstance(value, str) and _is_id(value) else None
 
 
 def _v2_tweet(tweet: Any, users: Mapping[str, Mapping[str, Any]], ctx: ParseContext) -> InboundMessage:
@@ -162,7 +174,7 @@ def _v2_dm(event: Any, users: Mapping[str, Mapping[str, Any]], ctx: ParseContext
     where = f"dm event {event_id}"
     event_type = _str(event, "event_type", where)
     if event_type != "MessageCreate":
-        raise _Ignored(f"dm event type {event_type}")
+        raise _Ignored(f"dm event type {_shown(event_type)}")
     sender_id = _id(event, "sender_id", where)
     if sender_id == ctx.brand_id:
         raise _Ignored("the brand's own DM")
@@ -203,7 +215,7 @@ def _v2_media_keys(item: Mapping[str, Any], where: str) -> list[str]:
     keys = attachments.get("media_keys") or []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise PayloadError(f"{where}: 'attachments.media_keys' must be an array of strings")
-    return keys
+    return keys[:MAX_MEDIA]
 
 
 def _v2_author(user_id: str, user: Mapping[str, Any] | None) -> Author:
@@ -218,7 +230,7 @@ def _v2_author(user_id: str, user: Mapping[str, Any] | None) -> Author:
         platform_id=user_id,
         name=_opt_str(user, "name", where),
         handle=_opt_str(user, "username", where),
-        followers=followers if isinstance(followers, int) and not isinstance(followers, bool) else None,
+        followers=_count(followers),
         verified=verified if isinstance(verified, bool) else None,
     )
 
@@ -232,32 +244,41 @@ def activity_account(payload: Any) -> str:
 
 
 def parse_activity(payload: Any, ctx: ParseContext) -> Parsed:
-    """Normalize one Account Activity delivery; a malformed event is reported, not fatal to its siblings."""
+    """Normalize one Account Activity delivery; a malformed event is reported, not fatal to its siblings.
+
+    At most MAX_DELIVERY_EVENTS events are read; the count of the others is returned as `unread`.
+    """
     payload = _mapping(payload, "delivery")
     account = activity_account(payload)
     if account != ctx.brand_id:
         return Parsed(ignored=(f"events for account {account}, not this channel's {ctx.brand_id}",))
-    results: list[InboundMessage | str | Exception] = []
-    handled = False
+    parsers: list[tuple[list[Any], Callable[[Any], InboundMessage]]] = []
     if TWEET_EVENTS in payload:
-        handled = True
-        for tweet in _array(payload, TWEET_EVENTS):
-            results.append(_attempt(tweet, lambda t: _v1_tweet(t, ctx)))
+        parsers.append((_array(payload, TWEET_EVENTS), lambda t: _v1_tweet(t, ctx)))
     if DM_EVENTS in payload:
-        handled = True
         users = _or_empty(payload, "users", {})
         if not isinstance(users, Mapping):
             raise PayloadError("delivery: 'users' must be an object")
-        for event in _array(payload, DM_EVENTS):
-            results.append(_attempt(event, lambda e: _v1_dm(e, users, ctx)))
+        parsers.append((_array(payload, DM_EVENTS), lambda e: _v1_dm(e, users, ctx)))
     if LIKE_EVENTS in payload:
-        handled = True
-        for like in _array(payload, LIKE_EVENTS):
-            results.append(_attempt(like, lambda f: _v1_like(f, ctx)))
-    if not handled:
-        kinds = sorted(key for key in payload if key != "for_user_id")
-        results.append(f"no message events ({', '.join(kinds) or 'empty'})")
-    return _collect(results)
+        parsers.append((_array(payload, LIKE_EVENTS), lambda f: _v1_like(f, ctx)))
+    if not parsers:
+        return _collect([f"no message events ({_kinds(payload)})"])
+    results: list[InboundMessage | str | Exception] = []
+    unread = 0
+    for items, parse in parsers:
+        room = MAX_DELIVERY_EVENTS - len(results)
+        results.extend(_attempt(item, parse) for item in items[:room])
+        unread += max(0, len(items) - room)
+    parsed = _collect(results)
+    return Parsed(parsed.records, parsed.ignored, parsed.failed, unread)
+
+
+def _kinds(payload: Mapping[str, Any], shown: int = 5) -> str:
+    # A delivery is a handful of keys; a hostile one could have 100,000 of them.
+    kinds = sorted(_shown(str(key)) for key in payload if key != "for_user_id")
+    more = f", and {len(kinds) - shown} more" if len(kinds) > shown else ""
+    return ", ".join(kinds[:shown]) + more if kinds else "empty"
 
 
 def _v1_tweet(tweet: Any, ctx: ParseContext) -> InboundMessage:
@@ -326,7 +347,11 @@ def _v1_media(container: Any, where: str) -> Iterable[Attachment]:
         return
     entities = container.get("extended_entities") or container.get("entities") or {}
     media = entities.get("media") if isinstance(entities, Mapping) else None
-    for item in media or []:
+    if media is None:
+        return
+    if not isinstance(media, list):
+        raise PayloadError(f"{where}: 'entities.media' must be an array")
+    for item in media[:MAX_MEDIA]:
         item = _mapping(item, f"{where}.media[]")
         yield Attachment(kind=_opt_str(item, "type", where) or "media", file_id=_opt_str(item, "id_str", where))
 
@@ -337,7 +362,7 @@ def _v1_dm(event: Any, users: Mapping[str, Any], ctx: ParseContext) -> InboundMe
     where = f"dm event {event_id}"
     event_type = _str(event, "type", where)
     if event_type != "message_create":
-        raise _Ignored(f"dm event type {event_type}")
+        raise _Ignored(f"dm event type {_shown(event_type)}")
     create = _mapping(event.get("message_create"), f"{where}.message_create")
     sender_id = _id(create, "sender_id", f"{where}.message_create")
     if sender_id == ctx.brand_id:
@@ -368,8 +393,7 @@ def _v1_dm(event: Any, users: Mapping[str, Any], ctx: ParseContext) -> InboundMe
 
 def _v1_like(like: Any, ctx: ParseContext) -> InboundMessage:
     like = _mapping(like, "like")
-    like_id = _str(like, "id", "like")
-    where = f"like {like_id}"
+    where = f"like {_shown(_str(like, 'id', 'like'))}"
     author = _v1_author(_mapping(like.get("user"), f"{where}.user"), f"{where}.user")
     if author.platform_id == ctx.brand_id:
         raise _Ignored("the brand's own like")
@@ -395,13 +419,12 @@ def _v1_like(like: Any, ctx: ParseContext) -> InboundMessage:
 
 
 def _v1_author(user: Mapping[str, Any], where: str) -> Author:
-    followers = user.get("followers_count")
     verified = user.get("verified")
     return Author(
         platform_id=_v1_id(user, where),
         name=_opt_str(user, "name", where),
         handle=_opt_str(user, "screen_name", where),
-        followers=followers if isinstance(followers, int) and not isinstance(followers, bool) else None,
+        followers=_count(user.get("followers_count")),
         verified=verified if isinstance(verified, bool) else None,
     )
 
@@ -410,9 +433,6 @@ def _v1_id(obj: Mapping[str, Any], where: str) -> str:
     # v1.1 objects carry both `id` (a JSON number, unsafe above 2**53 in JavaScript) and `id_str`.
     if obj.get("id_str") is not None:
         return _id(obj, "id_str", where)
-    value = obj.get("id")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
     return _id(obj, "id", where)
 
 
@@ -422,7 +442,7 @@ def _v1_time(obj: Mapping[str, Any], where: str) -> datetime:
     value = _str(obj, "created_at", where)
     try:
         return datetime.strptime(value, _V1_CREATED_AT).astimezone(UTC)
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:  # OverflowError: year 1 or 9999 moved across midnight
         raise PayloadError(f"{where}: 'created_at' is not a v1.1 timestamp") from err
 
 
@@ -456,7 +476,7 @@ def _collect(results: Iterable[InboundMessage | str | Exception]) -> Parsed:
 
 def _order(record: InboundMessage) -> tuple[datetime, int]:
     tail = record.source_id.rsplit(":", 1)[-1]
-    return record.sent_at, int(tail) if tail.isdigit() else 0
+    return record.sent_at, int(tail) if _is_id(tail) else 0
 
 
 def _edit_identity(history: Any, tweet_id: str, where: str) -> tuple[str, bool]:
@@ -465,7 +485,7 @@ def _edit_identity(history: Any, tweet_id: str, where: str) -> tuple[str, bool]:
     # (https://docs.x.com/x-api/fundamentals/edit-posts); it updates the original message.
     if history is None:
         return tweet_id, False
-    if not isinstance(history, list) or not all(isinstance(i, str) and i.isdigit() for i in history):
+    if not isinstance(history, list) or not all(isinstance(i, str) and _is_id(i) for i in history):
         raise PayloadError(f"{where}: edit history must be an array of ids")
     if not history or history[0] == tweet_id:
         return tweet_id, False
@@ -510,9 +530,27 @@ def _id(obj: Mapping[str, Any], key: str, where: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # tweepy and some fakes send numbers; X sends strings
     value = _str({key: value}, key, where)
-    if not value.isdigit():
+    if not _is_id(value):
         raise PayloadError(f"{where}: field '{key}' must be a numeric id")
     return value
+
+
+def _is_id(value: str) -> bool:
+    """An X id: ASCII digits of an unsigned 64-bit integer (str.isdigit alone accepts '²' and '١')."""
+    return 0 < len(value) <= 20 and value.isascii() and value.isdigit() and int(value) <= _MAX_ID
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative count that fits a database integer (followers), or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    return None
+
+
+def _shown(value: str) -> str:
+    """A platform string as quoted in a reason: printable ASCII, at most _SHOWN characters."""
+    text = value if value.isascii() and value.isprintable() else ascii(value)[1:-1]
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 def _opt_id(obj: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -527,12 +565,15 @@ def _iso(obj: Mapping[str, Any], key: str, where: str) -> datetime:
         raise PayloadError(f"{where}: field '{key}' is not an ISO 8601 time") from err
     if parsed.tzinfo is None:
         raise PayloadError(f"{where}: field '{key}' has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:  # year 1 or 9999 moved across midnight
+        raise PayloadError(f"{where}: field '{key}' is not a valid time") from err
 
 
 def _ms(obj: Mapping[str, Any], key: str, where: str) -> datetime:
     value = obj.get(key)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise PayloadError(f"{where}: field '{key}' must be milliseconds since the epoch")

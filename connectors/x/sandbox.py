@@ -916,6 +916,7 @@ class XSandbox(LoopbackServer):
     async def crc_check(self, webhook_url: str, *, crc_token: str | None = None) -> dict[str, Any]:
         """Send X's CRC GET to the webhook and check its response_token; returns valid, status and the tokens."""
         # A failing check on the subscribed URL marks the webhook invalid and stops deliveries, as on X.
+        # X-shaped: a short opaque base64 string (the receiver refuses anything that could be a JSON body).
         token = crc_token or base64.b64encode(secrets.token_bytes(24)).decode()
         expected = "sha256=" + _b64_hmac_sha256(self.consumer_secret, token.encode())
         outcome: dict[str, Any] = {"valid": False, "status": None, "crc_token": token, "expected": expected,

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -14,7 +15,7 @@ from aiohttp import web
 from connectors.webhooks import json_error, read_limited
 
 from connectors.base import IngestSink
-from connectors.x.parse import PLATFORM, ParseContext, activity_account, parse_activity
+from connectors.x.parse import MAX_DELIVERY_EVENTS, PLATFORM, ParseContext, Parsed, activity_account, parse_activity
 from social_care.errors import PayloadError
 from social_care.secrets import Secret
 
@@ -22,6 +23,15 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 MAX_BODY = 1024 * 1024
+# A CRC answer is HMAC(consumer secret, token), the same function that signs a delivery body, so a
+# token is answered only when it can never be a delivery: X's tokens are short opaque base64 strings
+# (the docs show no grammar: https://docs.x.com/x-api/webhooks/quickstart), a delivery is a JSON
+# object and starts with "{", which this alphabet lacks.
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{8,128}")
+CRC_TOKEN_RULE = "crc_token must be 8 to 128 characters of A-Z a-z 0-9 + / = _ -"
+# Per delivery: malformed events logged one by one, then one line with the count of the others;
+# the same number of reasons is returned in the answer.
+MAX_REPORTED_FAILURES = 5
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -36,9 +46,16 @@ def _digest(consumer_secret: Secret, message: bytes) -> str:
     return "sha256=" + base64.b64encode(mac).decode("ascii")
 
 
+def is_crc_token(token: str) -> bool:
+    """Whether `token` has the shape of X's crc tokens (and so can never be a delivery body)."""
+    return CRC_TOKEN.fullmatch(token) is not None
+
+
 def crc_response_token(consumer_secret: Secret, crc_token: str) -> str:
     """The `response_token` X expects for a CRC challenge: sha256=base64(HMAC-SHA256(secret, token))."""
     # https://docs.x.com/x-api/webhooks/introduction (challenge-response check)
+    if not is_crc_token(crc_token):
+        raise ValueError(CRC_TOKEN_RULE)
     return _digest(consumer_secret, crc_token.encode())
 
 
@@ -66,6 +83,11 @@ def make_crc_handler(*, channel_key: str, consumer_secret: Secret | None) -> Han
         token = request.query.get("crc_token")
         if not token:
             return json_error(400, "missing crc_token")
+        if not is_crc_token(token):
+            # Never answered: the answer would be the signature of a delivery whose body is the token.
+            logger.warning("x %s: CRC check refused (%d-character crc_token not shaped like X's)", channel_key,
+                           len(token))
+            return json_error(400, CRC_TOKEN_RULE)
         logger.info("x %s: answered a CRC check", channel_key)
         return web.json_response({"response_token": crc_response_token(consumer_secret, token)})
 
@@ -97,6 +119,9 @@ def make_event_handler(*, ctx: ParseContext, consumer_secret: Secret | None, ing
             payload = json.loads(body)
         except (ValueError, RecursionError):
             return json_error(400, "malformed JSON")
+        if not isinstance(payload, dict):
+            # Also what keeps a CRC answer from signing a delivery: no crc token is a JSON object.
+            return json_error(400, "delivery must be a JSON object")
         try:
             account = activity_account(payload)
             if account != ctx.brand_id:
@@ -109,10 +134,9 @@ def make_event_handler(*, ctx: ParseContext, consumer_secret: Secret | None, ing
         except PayloadError as err:
             logger.info("x %s: delivery rejected: %s", key, err)
             return json_error(400, str(err))
-        for failure in parsed.failed:
-            logger.error("x %s: malformed event skipped: %s", key, failure)
+        _log_unusable(key, parsed)
         if parsed.failed and not parsed.records and not parsed.ignored:
-            return json_error(400, "; ".join(parsed.failed))
+            return json_error(400, _failures(parsed))
         if parsed.records:
             try:
                 await ingest(parsed.records)
@@ -133,10 +157,36 @@ def make_event_handler(*, ctx: ParseContext, consumer_secret: Secret | None, ing
         if parsed.ignored:
             answer["ignored"] = "; ".join(f"{reason} ({n})" if n > 1 else reason for reason, n in counts.items())
         if parsed.failed:
-            answer["malformed"] = list(parsed.failed)
+            answer["malformed"] = list(parsed.failed[:MAX_REPORTED_FAILURES])  # the first few reasons
+            answer["malformed_count"] = len(parsed.failed)
+        if parsed.unread:
+            answer["unread"] = parsed.unread
         return web.json_response(answer)
 
     return events
+
+
+def _log_unusable(key: str, parsed: Parsed) -> None:
+    """A bounded number of lines for the events of one delivery that were malformed or not read."""
+    for failure in parsed.failed[:MAX_REPORTED_FAILURES]:
+        logger.error("x %s: malformed event skipped: %s", key, failure)
+    if len(parsed.failed) > MAX_REPORTED_FAILURES:
+        logger.error("x %s: %d more malformed events skipped in the same delivery", key,
+                     len(parsed.failed) - MAX_REPORTED_FAILURES)
+    if parsed.unread:
+        logger.error("x %s: delivery carries %d events, more than %d; %d not read", key,
+                     MAX_DELIVERY_EVENTS + parsed.unread, MAX_DELIVERY_EVENTS, parsed.unread)
+
+
+def _failures(parsed: Parsed) -> str:
+    """The reason of a delivery with nothing usable: the first few failures and how many there were."""
+    shown = "; ".join(parsed.failed[:MAX_REPORTED_FAILURES])
+    more = len(parsed.failed) - MAX_REPORTED_FAILURES
+    if more > 0:
+        shown += f"; and {more} more malformed events"
+    if parsed.unread:
+        shown += f"; {parsed.unread} events beyond the first {MAX_DELIVERY_EVENTS} not read"
+    return shown
 
 
 def webhook_routes(*, ctx: ParseContext, consumer_secret: Secret | None, ingest: IngestSink) -> Sequence[web.RouteDef]:

@@ -30,7 +30,7 @@ from console.dashboard.model import (
 from console.dashboard.tables import STYLE, duration, html_table, kpi_html, percent
 from console.i18n import Translator
 from console.views.header import page_header
-from console.views.session_tasks import run_in_session
+from console.views.session_tasks import close_session, run_in_session
 from social_care.metrics.report import MetricsReport
 
 logger = logging.getLogger(__name__)
@@ -200,6 +200,7 @@ class DashboardPage:
     def close(self) -> None:
         """The browser went away: drop the report."""
         self.model.report = None
+        close_session(self.doc)
 
     # --- loading and rendering ---------------------------------------------------------------
 

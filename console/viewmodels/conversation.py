@@ -41,6 +41,7 @@ class ConversationModel(param.Parameterized):
     limit = param.Integer(default=4096)
     error = param.String(default="", doc="why the last command was refused")
     warning = param.String(default="", doc="another agent replied while this one was typing")
+    confirm = param.Boolean(default=False, doc="the agent was shown the collision: the next Send goes out anyway")
     info = param.String(default="")
 
     def __init__(self, context: ConsoleContext, agent: SessionAgent, t: Translator, **params: Any) -> None:
@@ -52,6 +53,7 @@ class ConversationModel(param.Parameterized):
         self._customer_name = ""
         self._seen_reply_id = 0  # newest human reply the agent has had the chance to read
         self._collision = False
+        self._queued_id: int | None = None  # the reply "Reply queued." is about
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -75,9 +77,10 @@ class ConversationModel(param.Parameterized):
         self.conversation_id = None
         self.thread = {}
         self.platform = None
-        self.param.update(text="", error="", warning="", info="", note_mode=False, used=0)
+        self.param.update(text="", error="", warning="", info="", note_mode=False, used=0, confirm=False)
         self._seen_reply_id = 0
         self._collision = False
+        self._queued_id = None
 
     _session_key = ""
 
@@ -104,14 +107,36 @@ class ConversationModel(param.Parameterized):
         self._customer_name = detail.identity.display_name or detail.contact.name or detail.identity.handle or ""
         info = PLATFORMS.get(self.platform)
         self.modes = list(info.reply_modes if info else ("private",))
-        if self.mode not in self.modes:
-            self.mode = "public" if "public" in self.modes and conversation.public else self.modes[0]
-        elif first_load and "public" in self.modes:
-            self.mode = "public" if conversation.public else "private"
+        if first_load or self.mode not in self.modes:
+            # Every conversation opens in its own mode: a DM is answered by DM, a public thread publicly.
+            self.mode = self.default_mode(self.modes, public=bool(conversation.public))
         self.thread = self._thread(detail, handles, previous)
         self._notice_collision(detail, first_load)
+        self._settle_info(detail)
         self.measure()
         return True
+
+    @staticmethod
+    def default_mode(modes: list[str], *, public: bool) -> str:
+        """The reply mode a conversation opens with: public for a public thread, else private."""
+        if public and "public" in modes:
+            return "public"
+        return "private" if "private" in modes else modes[0]
+
+    def _settle_info(self, detail: ConversationDetail) -> None:
+        """"Reply queued." only while that reply is on its way: its delivered or failed state replaces it."""
+        if self._queued_id is None:
+            return
+        queued = next((m for m in detail.messages if m.id == self._queued_id), None)
+        if queued is None or (queued.delivery_status or "pending") != "pending":
+            self._queued_id = None
+            if self.info == self.t("composer.sent_queued"):
+                self.info = ""
+
+    @param.depends("error", watch=True)
+    def _error_replaces_info(self) -> None:
+        if self.error:  # a red failure never stands beside a stale green success
+            self.info = ""
 
     def update_viewers(self) -> None:
         """Refresh who else is looking (presence only, no store access)."""
@@ -132,6 +157,7 @@ class ConversationModel(param.Parameterized):
                             for m in others if m.agent_id in detail.agents} or {"?"})
             self.warning = self.t("composer.collision", names=", ".join(names))
             self._collision = True
+            self.confirm = False  # a new reply to read: sending needs a fresh second step
         self._seen_reply_id = max(self._seen_reply_id, newest)
 
     # --- what the view shows -----------------------------------------------------------------
@@ -249,14 +275,21 @@ class ConversationModel(param.Parameterized):
             t(f"queue.{data['from']}") if e.kind == "forwarded" and data.get("from") else data.get("from", ""),
             "to": t(f"status.{data['to']}") if e.kind == "status_changed" and data.get("to") else
             t(f"queue.{data['to']}") if e.kind == "forwarded" and data.get("to") else data.get("to", ""),
-            "until": data.get("until", ""),
+            # The browser puts the time in, formatted in the agent's language like every other time.
+            "until": "{until}" if e.kind == "snoozed" and data.get("until") else "",
             "tags": ", ".join(f"#{tag}" for tag in data.get("tags") or []) or "—",
             "changes": ", ".join(f"{k} → {self._value_text(k, v)}" for k, v in (data.get("changes") or {}).items())
             if e.kind == "triage_corrected" else "",
         }
-        text = t(f"event.{e.kind}", **values)
+        kind = e.kind
+        if kind == "status_changed" and data.get("from") and data.get("from") == data.get("to"):
+            kind = "unsnoozed"  # older stores recorded a customer waking a snoozed thread as open -> open
+        if kind == "unsnoozed":
+            text = t("event.unsnoozed.customer" if data.get("by") == "customer" else "event.unsnoozed")
+        else:
+            text = t(f"event.{kind}", **values)
         agent = detail.agents.get(e.agent_id) if e.agent_id else None
-        return {"id": e.id, "kind": e.kind, "at": iso(e.at), "text": text,
+        return {"id": e.id, "kind": kind, "at": iso(e.at), "text": text,
                 "by": (agent.display_name or agent.name) if agent else "",
                 "until": data.get("until") if e.kind == "snoozed" else None}
 
@@ -311,23 +344,38 @@ class ConversationModel(param.Parameterized):
             self.error = self.t("composer.over_limit", used=self.used, limit=self.limit,
                                 platform=info.title if info else (self.platform or "?"))
             return False
-        if not self.note_mode and not self._collision and await self._someone_else_replied():
-            return False
+        if not self.note_mode:
+            await self._someone_else_replied()
+            if self._collision and not self.confirm:
+                # The first Send after a collision only shows it; "Send anyway" is a second, deliberate click.
+                self.confirm = True
+                return False
+        mode = self.mode  # the mode the composer shows (the view keeps its buttons in step with it)
+        sent_from = self.conversation_id
         try:
             if self.note_mode:
-                await self.context.commands.note(self.agent.id, self.conversation_id, body)
+                await self.context.commands.note(self.agent.id, sent_from, body)
+                queued = None
             else:
-                await self.context.commands.reply(self.agent.id, self.conversation_id, body, mode=self.mode)
+                sent = await self.context.commands.reply(self.agent.id, sent_from, body, mode=mode)
+                queued = sent.message_id
         except ActionError as err:
-            self.error = str(err)
+            if self.conversation_id == sent_from:
+                self.error = str(err)
             return False
-        self.param.update(text="", warning="", info=self.t("composer.note_saved" if self.note_mode else
-                                                           "composer.sent_queued"))
+        if self.conversation_id != sent_from:
+            # The agent opened another conversation while this one was being stored: its restored draft
+            # and state are not this send's to clear.
+            return True
+        self.param.update(text="", warning="", confirm=False,
+                          info=self.t("composer.note_saved" if self.note_mode else "composer.sent_queued"))
         self._collision = False
+        self._queued_id = queued
         await self.refresh()
         return True
 
     async def _someone_else_replied(self) -> bool:
+        """True (with the warning set) when another agent's reply landed since the agent last looked."""
         async with self.context.db.read() as session:
             latest = await latest_human_reply(session, self.conversation_id or 0)
         if latest is None or latest[0] <= self._seen_reply_id or latest[1] == self.agent.id:
@@ -336,6 +384,7 @@ class ConversationModel(param.Parameterized):
         if not self.warning:
             self.warning = self.t("composer.collision", names="?")
         self._collision = True
+        self.confirm = False
         return True
 
     # --- actions -----------------------------------------------------------------------------

@@ -30,7 +30,9 @@ class InboxModel(param.Parameterized):
 
     rows = param.List(default=[], doc="the current page, as plain dicts for the view")
     total = param.Integer(default=0)
-    cursor = param.Integer(default=0, doc="index of the row the keyboard points at")
+    cursor = param.Integer(default=0, doc="index of the row the keyboard points at (derived from cursor_id)")
+    cursor_id = param.Integer(default=None, allow_None=True,
+                              doc="the conversation the keyboard points at: rows arriving above do not move it")
     open_id = param.Integer(default=None, allow_None=True, doc="the conversation shown beside the list")
 
     def __init__(self, context: ConsoleContext, agent: SessionAgent, t: Translator, **params: Any) -> None:
@@ -82,19 +84,22 @@ class InboxModel(param.Parameterized):
 
     async def set_filters(self, **values: Any) -> None:
         """Change filters and go back to the first page."""
-        self.param.update(page=1, cursor=0, **values)
+        self.param.update(page=1, cursor=0, cursor_id=None, **values)
         await self.refresh()
 
     async def go_to_page(self, page: int) -> None:
-        self.param.update(page=min(max(1, page), self.pages), cursor=0)
+        self.param.update(page=min(max(1, page), self.pages), cursor=0, cursor_id=None)
         await self.refresh()
 
     def render(self) -> None:
         """Rebuild the row dicts (also after presence changes, without touching the store)."""
         viewers = self.context.presence.viewers_of([item.id for item in self._items])
-        self.rows = [self._row(item, viewers.get(item.id, [])) for item in self._items]
-        if self.cursor >= len(self.rows):
-            self.cursor = max(0, len(self.rows) - 1)
+        rows = [self._row(item, viewers.get(item.id, [])) for item in self._items]
+        index = next((i for i, row in enumerate(rows) if row["id"] == self.cursor_id), None)
+        if index is None:  # the conversation left this page: stay at the same height
+            index = min(self.cursor, max(0, len(rows) - 1))
+        # One update: the view never sees new rows with the old index (a row arriving above would shift it).
+        self.param.update(rows=rows, cursor=index, cursor_id=rows[index]["id"] if rows else None)
 
     def _row(self, item: InboxItem, viewers: list[str]) -> dict[str, Any]:
         t = self.t
@@ -145,16 +150,20 @@ class InboxModel(param.Parameterized):
     def move(self, step: int) -> None:
         """Move the keyboard cursor (j/k)."""
         if self.rows:
-            self.cursor = min(max(0, self.cursor + step), len(self.rows) - 1)
+            index = min(max(0, self.cursor + step), len(self.rows) - 1)
+            self.param.update(cursor=index, cursor_id=self.rows[index]["id"])
 
-    def cursor_id(self) -> int | None:
-        return self.rows[self.cursor]["id"] if 0 <= self.cursor < len(self.rows) else None
+    def target(self, shown_id: object = None) -> int | None:
+        """The conversation Enter opens: the row the browser showed highlighted, else the cursor's conversation."""
+        if isinstance(shown_id, int) and any(row["id"] == shown_id for row in self.rows):
+            return shown_id
+        return self.cursor_id if any(row["id"] == self.cursor_id for row in self.rows) else None
 
     def point_at(self, conversation_id: int) -> None:
         """Put the cursor on a conversation when it is on this page."""
         for index, row in enumerate(self.rows):
             if row["id"] == conversation_id:
-                self.cursor = index
+                self.param.update(cursor=index, cursor_id=conversation_id)
                 return
 
     async def new_p1(self, conversation_ids: list[int]) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from console.context import ConsoleContext, SessionAgent
 from console.format import duration
 from console.i18n import Translator
 from console.views.header import page_header
-from console.views.session_tasks import run_in_session
+from console.views.session_tasks import close_session, run_in_session
 from social_care.actions import ActionError
 from social_care.store.canned import NAME_LIMIT, TEXT_LIMIT, Refusal, name_key
 
@@ -399,4 +399,5 @@ class CannedRepliesPage:
     def close(self) -> None:
         """The browser went away."""
         self._unsubscribe()
+        close_session(self.doc)
 

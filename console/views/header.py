@@ -28,7 +28,12 @@ def header_html(t: Translator, agent: SessionAgent, page: str, *, hint: str = ""
     hint_html = f' <span class="sc-hint">{escape(hint)}</span>' if hint else ""
     return (f'<header class="sc-top"><h1>social-care · {escape(t(f"{page}.title"))}</h1>'
             f'<nav class="sc-nav">{"".join(links)}</nav>'
-            f'<span class="sc-who">{who}</span> <a class="sc-logout" href="{LOGOUT_PATH}">{escape(t("logout"))}</a>'
+            f'<span class="sc-who">{who}</span> '
+            # Sign-out is a POST carrying the session's form token: a link from another site cannot sign out.
+            f'<form class="sc-logout-form" method="post" action="{LOGOUT_PATH}" target="_top" '
+            f'style="display:inline;margin:0"><input type="hidden" name="form_token" '
+            f'value="{escape(agent.logout_token)}"><button class="sc-logout" type="submit" style="background:none;'
+            f'border:0;padding:0;color:#2457d6;cursor:pointer;font:inherit">{escape(t("logout"))}</button></form>'
             f'{hint_html}</header>')
 
 

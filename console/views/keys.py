@@ -68,11 +68,16 @@ export function render({model, el: root}) {
   drawHelp();
   model.on(["help", "help_title"], drawHelp);
 
+  // Whether the agent typed in the composer since the conversation now open was opened: what they typed is
+  // theirs, and a draft restored late (the composer drawn after the switch, a retry) must never replace it.
+  let typedSinceOpen = false;
+
   function restore(attempt = 0) {
     // Show the draft saved for the conversation now open (or nothing); the input event tells the server.
     const k = key();
     const box = composer();
     if (!box) { if (attempt < 10) setTimeout(() => restore(attempt + 1), 200); return; }
+    if (typedSinceOpen) return;  // onInput already keeps it as this conversation's draft
     const saved = (k && window.localStorage.getItem(k)) || "";
     if (box.value !== saved) {
       box.value = saved;
@@ -80,11 +85,12 @@ export function render({model, el: root}) {
       box.dispatchEvent(new Event("change", {bubbles: true, composed: true}));
     }
   }
-  model.on("conversation_id", () => restore());
+  model.on("conversation_id", () => { typedSinceOpen = false; restore(); });
   restore();
 
   const onInput = (event) => {
     if (!inComposer(event)) return;
+    if (event.isTrusted) typedSinceOpen = true;  // the agent, not restore() or the server's set-composer
     const k = key();
     const box = event.composedPath()[0];
     if (!k || !box || box.value === undefined) return;
@@ -107,7 +113,15 @@ export function render({model, el: root}) {
       if (box) { box.focus(); event.preventDefault(); }
       return;
     }
-    if (["j", "k", "Enter", "e", "a"].includes(event.key)) {
+    if (event.key === "Enter") {
+      // Open what the agent sees highlighted, even if a row arrived above it a moment ago.
+      event.preventDefault();
+      const row = deepFind(document, ".sc-row.sc-cursor");
+      const id = row ? Number(row.dataset.id) : NaN;
+      model.send_msg(Number.isInteger(id) ? {type: "key", key: "Enter", id} : {type: "key", key: "Enter"});
+      return;
+    }
+    if (["j", "k", "e", "a"].includes(event.key)) {
       event.preventDefault();
       model.send_msg({type: "key", key: event.key});
     }
@@ -126,6 +140,13 @@ export function render({model, el: root}) {
         box.dispatchEvent(new Event("input", {bubbles: true, composed: true}));
         box.dispatchEvent(new Event("change", {bubbles: true, composed: true}));
       }
+    }
+    if (msg.type === "reveal" && typeof msg.selector === "string") {
+      // After the server drew it: bring a warning into view next to the button it is about.
+      setTimeout(() => {
+        const node = deepFind(document, msg.selector);
+        if (node && node.scrollIntoView) node.scrollIntoView({block: "nearest"});
+      }, 50);
     }
     if (msg.type === "url" && typeof msg.url === "string" && msg.url.startsWith("/")) {
       window.history.replaceState(null, "", msg.url);

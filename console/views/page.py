@@ -25,7 +25,9 @@ from console.viewmodels.inbox import InboxModel
 from console.views.header import page_header
 from console.views.inbox_list import InboxList
 from console.views.keys import SHORTCUTS, KeyBridge
-from console.views.session_tasks import run_in_session
+from console.views.session_tasks import close_session, run_in_session
+from console.views.tag_picker import LABEL_KEYS as TAG_LABELS
+from console.views.tag_picker import TagPicker
 from console.views.thread_view import ThreadView
 from console.views.timefmt import LABEL_KEYS
 from social_care.actions import SUGGESTED_TAGS
@@ -85,6 +87,9 @@ class InboxPage:
         self._from_widget = False
         self._last_full_refresh = time.monotonic()
         self._canned_off: Callable[[], None] = lambda: None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._revealed: tuple[str, bool] = ("", False)
         self._build()
 
     # --- widgets -----------------------------------------------------------------------------
@@ -121,7 +126,8 @@ class InboxPage:
         self.prev.on_click(lambda _e: self._spawn(self.inbox.go_to_page, self.inbox.page - 1))
         self.next.on_click(lambda _e: self._spawn(self.inbox.go_to_page, self.inbox.page + 1))
 
-        self.thread = ThreadView(labels={k: t(k) for k in THREAD_LABELS}, css_classes=["sc-thread-view"],
+        self.thread = ThreadView(labels={**{k: t(k) for k in THREAD_LABELS}, "locale": t.language},
+                                 css_classes=["sc-thread-view"],
                                  sizing_mode="stretch_width")
         self.thread.on_msg(self._on_thread_msg)
         self.keys = KeyBridge(draft_key=f"sc-draft:{self.agent.name}", help_title=t("shortcuts.title"),
@@ -134,7 +140,7 @@ class InboxPage:
         self.inbox.param.watch(self._render_list, ["rows", "cursor", "open_id", "total", "page"])
         self.conversation.param.watch(self._render_thread, ["thread", "viewers"])
         self.conversation.param.watch(self._render_composer, ["used", "limit", "error", "warning", "info", "modes",
-                                                              "mode", "note_mode"])
+                                                              "mode", "note_mode", "confirm"])
         self.conversation.param.watch(self._push_text, "text")
         self._render_composer()
 
@@ -157,8 +163,8 @@ class InboxPage:
         self.fix_angry = pn.widgets.Checkbox(label=t("flag.angry"), align="end")
         self.fix_urgent = pn.widgets.Checkbox(label=t("flag.urgent"), align="end")
         self.fix = pn.widgets.Button(label=t("action.apply_triage"), align="end", css_classes=["sc-fix"])
-        self.tags = pn.widgets.MultiChoice(placeholder=t("action.tags"), options=list(SUGGESTED_TAGS), value=[],
-                                           width=260, css_classes=["sc-tags"])
+        self.tags = TagPicker(suggestions=list(SUGGESTED_TAGS), labels={k: t(k) for k in TAG_LABELS},
+                              css_classes=["sc-tags"], width=300)
         self.save_tags = pn.widgets.Button(label=t("action.save_tags"), align="end", css_classes=["sc-save-tags"])
         self._shown_tags: list[str] | None = None
 
@@ -226,10 +232,11 @@ class InboxPage:
             pn.FlexBox(self.fix_queue, self.fix_complaint, self.fix_angry, self.fix_urgent, self.fix,
                        sizing_mode="stretch_width", align_items="flex-end"),
             sizing_mode="stretch_width", css_classes=["sc-actions"])
+        # Warnings and errors sit between the draft and Send: they are read before the reply can go.
         composer = pn.Column(
             pn.FlexBox(self.kind, self.mode, self.canned, sizing_mode="stretch_width"),
-            self.box, pn.Row(self.send, self.counter, sizing_mode="stretch_width"),
-            self.warning, self.error, self.info, sizing_mode="stretch_width", css_classes=["sc-composer-box"])
+            self.box, self.warning, self.error, pn.Row(self.send, self.counter, self.info, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", css_classes=["sc-composer-box"])
         self.right = pn.Column(self.thread, actions, composer, sizing_mode="stretch_width", min_width=520,
                                css_classes=["sc-right"])
         self._show_conversation_tools(False)
@@ -279,7 +286,7 @@ class InboxPage:
             tags = list(thread.get("tags") or [])
             if tags != self._shown_tags:  # only when the store's tags change, not while someone picks
                 self._shown_tags = tags
-                self.tags.param.update(options=sorted({*SUGGESTED_TAGS, *tags}), value=tags)
+                self.tags.param.update(value=tags, problem="")
             options = {display: name for name, display in self.conversation.assignable}
             if self.assignee.options != options:
                 self.assignee.options = options
@@ -295,12 +302,23 @@ class InboxPage:
         _set_text(self.info, c.info, "info")
         labels = {t(f"composer.mode.{m}"): m for m in c.modes}
         if self.mode.options != labels:
-            self.mode.options = labels
-        if self.mode.value != c.mode:
+            self.mode.param.update(options=labels, value=c.mode)
+            # Panel re-sends which button is lit only when the value changes; new options with the same value
+            # would leave the old position lit (a DM showing "Reply publicly"). Send it again.
+            self.mode.param.trigger("value")
+        elif self.mode.value != c.mode:
             self.mode.value = c.mode
+        if self.kind.value != c.note_mode:
+            self.kind.value = c.note_mode
         self.mode.visible = bool(c.thread) and len(c.modes) > 1 and not c.note_mode
         self.box.placeholder = t("composer.note_placeholder" if c.note_mode else "composer.placeholder")
-        self.send.label = t("composer.save_note" if c.note_mode else "composer.send")
+        anyway = c.confirm and not c.note_mode
+        self.send.label = t("composer.save_note" if c.note_mode else "composer.send_anyway" if anyway else "composer.send")
+        self.send.button_type = "warning" if anyway else "primary"
+        shown = (c.warning, c.confirm)
+        if c.warning and shown != self._revealed:  # a new warning, or Send turned into "Send anyway"
+            self.keys.send({"type": "reveal", "selector": ".sc-warning-box"})
+        self._revealed = shown
 
     def _push_text(self, event: Any) -> None:
         if self._from_widget:
@@ -355,7 +373,7 @@ class InboxPage:
         elif key == "k":
             self.inbox.move(-1)
         elif key == "Enter":
-            target = self.inbox.cursor_id()
+            target = self.inbox.target(data.get("id"))
             if target is not None:
                 self._spawn(self.open, target)
         elif key == "e" and self.conversation.conversation_id is not None:
@@ -376,7 +394,10 @@ class InboxPage:
     async def open(self, conversation_id: int | None) -> None:
         """Show a conversation beside the list and remember it in the address bar."""
         # The browser swaps the textarea to the new conversation's saved draft itself (KeyBridge);
-        # pushing an empty text from here could wipe what the agent is already typing.
+        # pushing an empty text from here could wipe what the agent is already typing. It is told which
+        # conversation before the thread is drawn (opening hides the composer until then): once the agent
+        # sees the thread, the swap is done and cannot wipe what they type next.
+        self.keys.conversation_id = conversation_id
         self._from_widget = True
         try:
             opened = await self.conversation.open(conversation_id)
@@ -386,15 +407,17 @@ class InboxPage:
             self.inbox.open_id = conversation_id
             if conversation_id is not None:
                 self.inbox.point_at(conversation_id)
-                self.keys.conversation_id = conversation_id
                 self.keys.send({"type": "url", "url": f"{self.path}?c={conversation_id}"})
+        else:
+            self.keys.conversation_id = self.conversation.conversation_id  # closed: no draft shown
         self._render_thread()
 
     async def _send(self) -> None:
         opened = self.conversation.conversation_id
         if await self.conversation.send():
             self.keys.send({"type": "clear-draft", "id": opened})
-            self.keys.send({"type": "set-composer", "text": ""})
+            if self.keys.conversation_id == opened:  # the agent may have opened another draft meanwhile
+                self.keys.send({"type": "set-composer", "text": ""})
 
     def _spawn(self, work: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
         """Run a coroutine for this session, turning expiry into a sign-in and any other error into a message."""
@@ -427,7 +450,7 @@ class InboxPage:
         if on_change is not None:
             self._canned_off = on_change(self._canned_changed)
         left = self.agent.expires - self.context.signer.clock()
-        self._loop.call_later(max(0.0, left) + 0.2, self._fire)  # a flush after expiry sends to sign-in
+        self._timer = self._loop.call_later(max(0.0, left) + 0.2, self._fire)  # a flush after expiry: sign-in
         await self.inbox.refresh()
         self._render_list()
         if open_id is not None:
@@ -448,17 +471,16 @@ class InboxPage:
             self._loop.call_soon_threadsafe(self._arm)
 
     def _arm(self) -> None:
-        if self._armed or self._loop is None:
+        if self._armed or self._loop is None or self._closed:
             return
         self._armed = True
         self._loop.call_later(DEBOUNCE, self._fire)
 
     def _fire(self) -> None:
         self._armed = False
-        if self.doc is not None and self.doc.session_context is not None:
-            self.doc.add_next_tick_callback(self.flush)
-        else:
-            asyncio.ensure_future(self.flush())
+        if self._closed:
+            return
+        run_in_session(self.doc, self.flush, lambda err: logger.error("live update failed", exc_info=err))
 
     async def flush(self) -> None:
         """Apply what the bus said since the last flush."""
@@ -511,9 +533,13 @@ class InboxPage:
             update()
 
     def close(self) -> None:
-        """The browser went away."""
+        """The browser went away: stop every timer and listener, and let in-flight writes end quietly."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         self._canned_off()
         self.conversation.leave()
+        close_session(self.doc)
 
 
 class MarketingPage(InboxPage):

@@ -24,6 +24,7 @@ export function render({model, el: root}) {
   let skew = 0;
   let clock = null;
   let shownId = null;
+  let timelineOpen = false;
 
   function draw() {
     const L = model.labels, t = model.thread;
@@ -44,7 +45,7 @@ export function render({model, el: root}) {
     const meta = el("div", "sc-meta");
     meta.append(el("span", "sc-pri sc-P" + t.priority, "P" + t.priority), el("span", "sc-chip", t.channel),
                 el("span", "sc-chip sc-status-" + t.status, t.status_text), el("span", "sc-chip", t.queue_text));
-    if (t.snoozed_until) meta.appendChild(el("span", "sc-chip", localTime(t.snoozed_until)));
+    if (t.snoozed_until) meta.appendChild(el("span", "sc-chip", localTime(t.snoozed_until, L)));
     if (t.assignee_display) meta.appendChild(el("span", "sc-chip sc-assignee", t.assignee_display));
     head.appendChild(meta);
     if (t.priority_reasons.length) head.appendChild(el("div", "sc-reasons", t.priority_reasons.join(" · ")));
@@ -59,7 +60,7 @@ export function render({model, el: root}) {
       li.dataset.id = m.id;
       const line = el("div", "sc-msg-head");
       line.appendChild(isolated("bdi", "sc-author", m.direction === "note" ? m.author + " · " + L["thread.agent_note"] : m.author));
-      line.appendChild(el("time", "sc-at", localTime(m.at)));
+      line.appendChild(el("time", "sc-at", localTime(m.at, L)));
       if (m.public) line.appendChild(el("span", "sc-chip", L["flag.public"]));
       if (m.automated) line.appendChild(el("span", "sc-chip", L["thread.bot"]));
       if (m.edited) line.appendChild(el("span", "sc-chip", L["thread.edited"]));
@@ -88,11 +89,14 @@ export function render({model, el: root}) {
     shownId = t.id;
 
     const timeline = el("details", "sc-timeline");
+    timeline.open = timelineOpen;  // a live update redraws the thread: keep the timeline as the agent left it
+    timeline.addEventListener("toggle", () => { timelineOpen = timeline.open; });
     timeline.appendChild(el("summary", null, L["thread.timeline"] + " (" + t.events.length + ")"));
     const events = el("ol");
     for (const e of t.events) {
       const li = el("li", "sc-event sc-event-" + e.kind);
-      li.append(el("time", "sc-at", localTime(e.at)), el("span", null, " " + e.text + (e.until ? " " + localTime(e.until) : "")));
+      // A snooze's text carries {until}: the time goes in here, formatted like every other time.
+      li.append(el("time", "sc-at", localTime(e.at, L)), el("span", null, " " + (e.until ? fmt(e.text, {until: localTime(e.until, L)}) : e.text)));
       if (e.by) li.appendChild(isolated("bdi", "sc-by", " · " + e.by));
       events.appendChild(li);
     }
@@ -121,7 +125,7 @@ export function render({model, el: root}) {
       const li = el("li");
       const b = el("button", "sc-open-previous");
       b.type = "button";
-      b.append(el("span", "sc-chip", p.platform), el("span", null, " " + localTime(p.created_at) + " · " + p.status + " · " + p.queue));
+      b.append(el("span", "sc-chip", p.platform), el("span", null, " " + localTime(p.created_at, L) + " · " + p.status + " · " + p.queue));
       b.appendChild(isolated("div", "sc-preview", p.preview));
       b.addEventListener("click", () => model.send_msg({type: "open", id: p.id}));
       li.appendChild(b);

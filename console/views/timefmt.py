@@ -40,10 +40,13 @@ function slaText(iso, skew, L) {
   const left = (Date.parse(iso) - Date.now() - skew) / 1000;
   return left < 0 ? fmt(L["sla.breached"], {ago: duration(-left, L)}) : fmt(L["sla.due_in"], {left: duration(left, L)});
 }
-function localTime(iso) {
+function localTime(iso, L) {
+  // In the agent's language (labels carry it as "locale"), in the browser's time zone.
   if (!iso) return "";
   const d = new Date(iso);
-  return d.toLocaleString([], {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"});
+  if (isNaN(d.getTime())) return "";
+  const locale = L && L.locale ? [L.locale] : [];
+  return d.toLocaleString(locale, {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"});
 }
 """
 

@@ -19,7 +19,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     challenge = {"WWW-Authenticate": 'Bearer realm="social-care"'}
     if scheme.lower() != "bearer" or not token.strip():
         return json_error(401, "missing bearer token", **challenge)
-    agent = await agent_for_token(request.app[DB], token.strip())
+    token = token.strip()
+    # Tokens are printable ASCII; aiohttp hands other header bytes over as surrogate escapes, which
+    # cannot even be hashed. Such a token is simply not one of ours.
+    if not (token.isascii() and token.isprintable()):
+        return json_error(401, "invalid token: a token is printable ASCII", **challenge)
+    agent = await agent_for_token(request.app[DB], token)
     if agent is None:
         return json_error(401, "invalid token", **challenge)
     request[AGENT] = agent

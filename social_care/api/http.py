@@ -1,8 +1,9 @@
-"""HTTP plumbing shared by the API and webhooks: JSON errors, bodies, and the app keys."""
+"""HTTP plumbing of the API: strict JSON responses, the error shape and middleware, and the app keys."""
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,9 +27,33 @@ AGENT = web.RequestKey("agent", Agent)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _finite(value: object) -> object:
+    """`value` with every NaN and infinity replaced by None, which JSON can say."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def dumps(data: object) -> str:
+    """Strict JSON text: a non-finite float (a NaN stored by older versions, say) becomes null."""
+    try:
+        return json.dumps(data, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), allow_nan=False)
+
+
+def json_response(data: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response that strict parsers accept; every API response goes through here."""
+    return web.json_response(data, status=status, headers=headers, dumps=dumps)
+
+
 def json_error(status: int, reason: str, **headers: str) -> web.Response:
     """The one error shape: {"error": reason}."""
-    return web.json_response({"error": reason}, status=status, headers=headers or None)
+    return json_response({"error": reason}, status=status, headers=headers or None)
 
 
 @web.middleware
@@ -50,20 +75,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error")
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 4xx explaining what is wrong with it."""
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise web.HTTPBadRequest(reason=f"Malformed JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="The body must be a JSON object")
-    return body
 
 
 def current_agent(request: web.Request) -> Agent:

@@ -85,6 +85,7 @@ class ConversationRefresher:
         self.interval = interval
         self.batch_size = batch_size
         self._last_round: datetime | None = None
+        self._skipped: set[int] = set()  # due last round but locked by another writer
         self.last_refreshed = 0  # threads recomputed in the last round (the others crossed no hour)
 
     async def run_once(self, now: datetime | None = None) -> int:
@@ -101,12 +102,25 @@ class ConversationRefresher:
                 select(Conversation.id, Conversation.waiting_since)
                 .where(Conversation.status == ConversationStatus.OPEN, Conversation.waiting_since.is_not(None))
             )).all()
-        due = [cid for cid, since in waiting if _crossed_an_hour(since, previous, now)]
+        waiting_ids = {cid for cid, _ in waiting}
+        # Threads that were locked last round are due now, whatever the hour.
+        due = sorted({cid for cid, since in waiting if _crossed_an_hour(since, previous, now)}
+                     | (self._skipped & waiting_ids))
+        self._skipped = set()
         self.last_refreshed = len(due)
         changed: list[int] = []
         for start in range(0, len(due), self.batch_size):
+            batch = due[start:start + self.batch_size]
             async with self.db.write() as session:
-                for conversation_id in due[start:start + self.batch_size]:
+                if self.db.is_postgres:
+                    # Never wait for a thread someone is writing (ingest, the pipeline, an agent): holding
+                    # some threads while waiting for others is how deadlocks start. The rest wait a round.
+                    locked = set(await session.scalars(
+                        select(Conversation.id).where(Conversation.id.in_(batch)).order_by(Conversation.id)
+                        .with_for_update(key_share=True, skip_locked=True)))
+                    self._skipped.update(cid for cid in batch if cid not in locked)
+                    batch = [cid for cid in batch if cid in locked]
+                for conversation_id in batch:
                     if await refresh_conversation(session, conversation_id, self.rules, now=now):
                         changed.append(conversation_id)
         if changed and self.bus is not None:

@@ -135,7 +135,16 @@ class PipelineWorker:
             ids = [o.claimed.item.message_id for o in outcomes]
             query = select(Message).where(Message.id.in_(ids))
             if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
+                # Conversations first, then messages, and never waiting for either: ingest holds a
+                # conversation while it waits for a message (an edit) and the other way round, so a
+                # worker that waited could close a cycle. What is locked now is done next batch.
+                conversations = await session.scalars(
+                    select(Conversation.id)
+                    .where(Conversation.id.in_({o.claimed.item.conversation_id for o in outcomes}))
+                    .order_by(Conversation.id)
+                    .with_for_update(key_share=True, skip_locked=True)
+                )
+                query = query.where(Message.conversation_id.in_(list(conversations))).with_for_update(skip_locked=True)
             current = {m.id: m for m in (await session.scalars(query)).all()}
             now = utcnow()
             for outcome in outcomes:
@@ -179,16 +188,16 @@ class PipelineWorker:
                 touched.add(message.conversation_id)
                 finished += 1
             await session.flush()
-            for conversation_id in touched:
+            for conversation_id in sorted(touched):
                 await self._update_conversation(session, conversation_id)
         if self.bus is not None and touched:
             self.bus.publish("conversation.changed", ids=sorted(touched))
         return finished
 
     async def _update_conversation(self, session, conversation_id: int) -> None:  # type: ignore[no-untyped-def]
-        if self.rules is not None:
-            await refresh_conversation(session, conversation_id, self.rules)
-        conversation = await session.get(Conversation, conversation_id)
+        # Every read comes before the first change, so the conversation gets one UPDATE: on PostgreSQL a
+        # second UPDATE of a row in the same transaction re-runs its foreign-key checks, which lock
+        # the customer's identity and contact rows (FOR KEY SHARE) that ingest may hold.
         latest = await session.scalar(
             select(Message)
             .where(Message.conversation_id == conversation_id, Message.direction == "inbound",
@@ -196,6 +205,9 @@ class PipelineWorker:
             .order_by(Message.id.desc())
             .limit(1)
         )
+        if self.rules is not None:
+            await refresh_conversation(session, conversation_id, self.rules)
+        conversation = await session.get(Conversation, conversation_id)
         if conversation is None or latest is None:
             return
         conversation.sentiment = latest.sentiment

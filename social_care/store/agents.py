@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from social_care.store.db import Database
 from social_care.store.models import Agent, Role
+from social_care.store.sessions import bump_epoch, current_epoch
 
 TOKEN_PREFIX = "sc_"
 
@@ -95,7 +97,7 @@ def password_matches(password: str, stored: str | None) -> bool:
 
 
 async def set_password(db: Database, name: str, password: str) -> None:
-    """Store a new password hash for an agent."""
+    """Store a new password hash for an agent and end all their console sessions (in every process)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     hashed = hash_password(password)
@@ -104,17 +106,37 @@ async def set_password(db: Database, name: str, password: str) -> None:
         if agent is None:
             raise LookupError(f"no agent named {name!r}")
         agent.password_hash = hashed
+        await bump_epoch(session, agent.id)
 
 
-async def agent_for_login(db: Database, name: str, password: str) -> Agent | None:
-    """The active agent when name and password match, else None (same work either way)."""
+@dataclass(frozen=True)
+class SignIn:
+    """An agent whose password matched, with the session epoch read together with the password hash."""
+
+    agent: Agent
+    session_epoch: int
+
+
+async def sign_in(db: Database, name: str, password: str) -> SignIn | None:
+    """The active agent and its session epoch when name and password match, else None (same work either way).
+
+    The epoch is read with the hash: a password change committed meanwhile bumps it, so a cookie issued
+    for the old password is refused at once.
+    """
     import asyncio
 
     async with db.read() as session:
         agent = await session.scalar(select(Agent).where(Agent.name == name, Agent.active.is_(True)))
+        epoch = await current_epoch(session, agent.id) if agent is not None else None
     stored = agent.password_hash if agent is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(password_matches, password, stored)
-    return agent if ok and agent is not None else None
+    return SignIn(agent, epoch) if ok and agent is not None and epoch is not None else None
+
+
+async def agent_for_login(db: Database, name: str, password: str) -> Agent | None:
+    """The active agent when name and password match, else None (same work either way)."""
+    signed_in = await sign_in(db, name, password)
+    return signed_in.agent if signed_in is not None else None
 
 
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # so unknown names cost as much as wrong passwords

@@ -26,6 +26,7 @@ from social_care.store.models import (
     Message,
     PipelineState,
 )
+from social_care.store.sanitize import Changes, sanitize
 from social_care.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class IngestResult:
     duplicates: int = 0
     edited: list[int] = field(default_factory=list)
     signals: int = 0
+    ignored: int = 0  # of the duplicates: copies or edits of a message from someone other than its author
 
 
 class Ingestor:
@@ -67,14 +69,28 @@ class Ingestor:
         cursor_channel = None
         if cursor is not None:
             cursor_channel = await self.channels.id_of(cursor.platform, cursor.channel_key)
+        # Cleaned before the transaction: a value the database refuses would roll back the whole batch,
+        # and the platform would deliver it again forever.
+        cleaned = [self._sanitized(record) for record in records]
+
+        customers: dict[tuple[int, str], Inbound] = {}
+        for record, _ in cleaned:
+            channel_id = channel_ids[(record.platform, record.channel_key)]
+            customers.setdefault((channel_id, record.author.platform_id), record)
+
         def transaction(session: Session) -> IngestResult:
             result = IngestResult()
-            for record in records:
+            if self.db.is_postgres and len(customers) > 1:
+                # Taken record by record, two batches naming the same customers in different orders
+                # (a poller and a webhook, say) would each hold one and wait for the other.
+                for channel_id, user_id in sorted(customers):
+                    self._identity(session, channel_id, customers[(channel_id, user_id)])
+            for record, changes in cleaned:
                 channel_id = channel_ids[(record.platform, record.channel_key)]
                 if isinstance(record, InboundMessage):
-                    self._message(session, channel_id, record, result)
+                    self._message(session, channel_id, record, result, changes)
                 else:
-                    self._signal(session, channel_id, record, result)
+                    self._signal(session, channel_id, record, result, changes)
             if cursor is not None and cursor_channel is not None:
                 self._move_cursor(session, cursor_channel, cursor)
             return result
@@ -88,8 +104,11 @@ class Ingestor:
         )
         if self.db.is_postgres:
             # Serializes concurrent deliveries from the same customer, so the duplicate check
-            # that follows sees what a concurrent transaction just committed.
-            query = query.with_for_update()
+            # that follows sees what a concurrent transaction just committed. NO KEY UPDATE, as the
+            # id never changes: a plain FOR UPDATE also blocks the FOR KEY SHARE that PostgreSQL's
+            # foreign-key checks take, and the pipeline updating this customer's conversation then
+            # waits for us while we wait for it (a deadlock).
+            query = query.with_for_update(key_share=True)
         identity = session.scalar(query)
         now = utcnow()
         if identity is None:
@@ -128,17 +147,33 @@ class Ingestor:
             return pg_insert(model)
         return sqlite_insert(model)
 
+    @staticmethod
+    def _sanitized(record: Inbound) -> tuple[Inbound, Changes]:
+        cleaned, changes = sanitize(record)
+        if changes:
+            what = cleaned.source_id if isinstance(cleaned, InboundMessage) else cleaned.author.platform_id
+            logger.info("%s %s: %s sanitized before storing (%d change(s))",
+                        cleaned.platform, cleaned.channel_key, what, changes.count)
+        return cleaned, changes
+
     def _message(
-        self, session: Session, channel_id: int, record: InboundMessage, result: IngestResult
+        self, session: Session, channel_id: int, record: InboundMessage, result: IngestResult, changes: Changes
     ) -> None:
+        # Messages are never deleted, so one found before the customer's lock is still there after it.
+        existing = self._stored(session, channel_id, record)
+        if existing is not None and not self._same_author(existing, record, result):
+            return
         identity = self._identity(session, channel_id, record)
-        existing = session.scalar(
-            select(Message).where(Message.channel_id == channel_id, Message.platform_message_id == record.source_id)
-        )
+        if existing is None and self.db.is_postgres:
+            # The lock may have waited for a concurrent delivery of this very message.
+            existing = self._stored(session, channel_id, record)
+            if existing is not None and not self._same_author(existing, record, result):
+                return
         if existing is not None:
-            if self._is_newer_edit(existing, record):
-                self._apply_edit(session, existing, record)
-                result.edited.append(existing.id)
+            message = existing[0]
+            if self._is_newer_edit(message, record):
+                self._apply_edit(session, message, record, changes)
+                result.edited.append(message.id)
             else:
                 result.duplicates += 1
             return
@@ -178,10 +213,34 @@ class Ingestor:
                 kind="received",
                 at=now,
                 data={"source_id": record.source_id, "kind": str(record.kind), "sent_at": record.sent_at.isoformat(),
-                      "automated": record.author.is_bot},
+                      "automated": record.author.is_bot, **_sanitized_data(changes)},
             )
         )
         result.stored.append(message.id)
+
+    @staticmethod
+    def _stored(session: Session, channel_id: int, record: InboundMessage) -> tuple[Message, str | None] | None:
+        """The stored message with the record's platform id, and its author's platform id (None: ours)."""
+        row = session.execute(
+            select(Message, Identity.platform_user_id)
+            .outerjoin(Identity, Identity.id == Message.identity_id)
+            .where(Message.channel_id == channel_id, Message.platform_message_id == record.source_id)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    @staticmethod
+    def _same_author(existing: tuple[Message, str | None], record: InboundMessage, result: IngestResult) -> bool:
+        """Whether `record` comes from the stored message's author; a copy or edit from anyone else is ignored."""
+        message, author = existing
+        if author == record.author.platform_id:
+            return True
+        # Only the author can edit a message; another sender with its id is a forgery or a platform bug.
+        logger.info("%s %s: %s of message %s (%s) from user %s, not its author; ignored", record.platform,
+                    record.channel_key, "edit" if record.is_edit else "copy", message.id, record.source_id,
+                    record.author.platform_id)
+        result.duplicates += 1
+        result.ignored += 1
+        return False
 
     @staticmethod
     def _is_newer_edit(existing: Message, record: InboundMessage) -> bool:
@@ -191,7 +250,7 @@ class Ingestor:
             return False
         return True
 
-    def _apply_edit(self, session: Session, message: Message, record: InboundMessage) -> None:
+    def _apply_edit(self, session: Session, message: Message, record: InboundMessage, changes: Changes) -> None:
         now = utcnow()
         session.add(
             Event(
@@ -203,6 +262,7 @@ class Ingestor:
                     "previous_text": message.text,
                     "previous_attachments": message.attachments,
                     "edited_at": record.edited_at.isoformat() if record.edited_at else None,
+                    **_sanitized_data(changes),
                 },
             )
         )
@@ -224,7 +284,7 @@ class Ingestor:
         now = utcnow()
         if latest is not None:
             if latest.status != ConversationStatus.RESOLVED:
-                if latest.status == ConversationStatus.PENDING or latest.snoozed_until is not None:
+                if latest.status == ConversationStatus.PENDING:
                     session.add(
                         Event(
                             conversation_id=latest.id,
@@ -234,7 +294,17 @@ class Ingestor:
                         )
                     )
                     latest.status = ConversationStatus.OPEN
-                    latest.snoozed_until = None
+                elif latest.snoozed_until is not None and latest.snoozed_until > now:
+                    # A snoozed thread is open already: what changes is that it is back in the inbox early.
+                    session.add(
+                        Event(
+                            conversation_id=latest.id,
+                            kind="unsnoozed",
+                            at=now,
+                            data={"until": latest.snoozed_until.isoformat(), "by": "customer"},
+                        )
+                    )
+                latest.snoozed_until = None
                 return latest
             if latest.resolved_at is not None and now - latest.resolved_at <= self.reopen_window:
                 latest.status = ConversationStatus.OPEN
@@ -276,7 +346,7 @@ class Ingestor:
         )
 
     def _signal(
-        self, session: Session, channel_id: int, record: ContactSignal, result: IngestResult
+        self, session: Session, channel_id: int, record: ContactSignal, result: IngestResult, changes: Changes
     ) -> None:
         identity = self._identity(session, channel_id, record)
         blocked = record.kind == SignalKind.BLOCKED
@@ -296,7 +366,7 @@ class Ingestor:
                 contact_id=identity.contact_id,
                 kind=str(record.kind),
                 at=record.occurred_at,
-                data={"platform_user_id": record.author.platform_id},
+                data={"platform_user_id": record.author.platform_id, **_sanitized_data(changes)},
             )
         )
         result.signals += 1
@@ -308,6 +378,11 @@ class Ingestor:
         else:
             row.value = cursor.value
             row.updated_at = utcnow()
+
+
+def _sanitized_data(changes: Changes) -> dict[str, Any]:
+    """The `sanitized` entry of an event's data when cleaning changed the record, else nothing."""
+    return {"sanitized": changes.as_json()} if changes else {}
 
 
 async def read_cursor(db: Database, channels: ChannelDirectory, platform: str, channel_key: str, name: str) -> str | None:

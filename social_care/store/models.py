@@ -128,6 +128,8 @@ class Agent(Base):
     password_hash: Mapped[str | None] = mapped_column(String(300))
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised by sign-out and password changes: console cookies carry the epoch they were issued in.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -286,11 +288,3 @@ class CannedReply(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-
-class RevokedSession(Base):
-    """A console session ended by logout before its cookie expires: refused until then, also after a restart."""
-
-    __tablename__ = "revoked_sessions"
-
-    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,7 +5,7 @@ import asyncio
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from connectors.telegram.sandbox import TelegramSandbox
+from connectors.x.sandbox import XSandbox
 from social_care.store.agents import add_agent, set_password
 from social_care.store.db import Database
 from social_care.store.migrate import upgrade
@@ -48,6 +49,7 @@ class Product:
     console: str
     process: subprocess.Popen[str]
     log: Path
+    x: XSandbox | None = None  # the X sandbox, when the product was started with an X channel
 
 
 async def _agents(db_path: Path, agents: Iterable[tuple[str, str, str, str | None]]) -> None:
@@ -65,7 +67,22 @@ async def _agents(db_path: Path, agents: Iterable[tuple[str, str, str, str | Non
         await db.dispose()
 
 
-def _config(path: Path, *, db: Path, port: int, sandbox: TelegramSandbox) -> Path:
+def _x_channel_toml(x: XSandbox) -> str:
+    """An X channel polled quickly (no webhooks: polling alone brings mentions and DMs in)."""
+    creds = "\n".join(f'{key} = "{value}"' for key, value in x.credentials().items())
+    return f"""
+[[channels]]
+platform = "x"
+key = "acme"
+name = "ACME on X"
+user_id = "{x.brand_user_id}"
+min_poll_interval = 0.2
+api_base_url = "{x.url}"
+{creds}
+"""
+
+
+def _config(path: Path, *, db: Path, port: int, sandbox: TelegramSandbox, x: XSandbox | None = None) -> Path:
     path.write_text(f"""
 [service]
 host = "127.0.0.1"
@@ -88,18 +105,20 @@ priority_bump = 8
 interval = 0.1
 backoff_base = 0.1
 backoff_cap = 1.0
-""" + telegram_channel_toml(sandbox, port))
+""" + telegram_channel_toml(sandbox, port) + (_x_channel_toml(x) if x is not None else ""))
     return path
 
 
 @asynccontextmanager
-async def served_product(tmp_path: Path, *, session_ttl: float | None = None) -> AsyncIterator[Product]:
-    """Start the product like an operator would (`social-care serve --config`) with its console."""
-    async with TelegramSandbox() as sandbox:
+async def served_product(tmp_path: Path, *, session_ttl: float | None = None, x: bool = False) -> AsyncIterator[Product]:
+    """Start the product like an operator would (`social-care serve --config`) with its console (and X: `x`)."""
+    async with AsyncExitStack() as stack:
+        sandbox = await stack.enter_async_context(TelegramSandbox())
+        x_sandbox = await stack.enter_async_context(XSandbox()) if x else None
         port, console_port = free_port(), free_port()
         db_path = tmp_path / "care.db"
         await _agents(db_path, AGENTS)
-        config = _config(tmp_path / "care.toml", db=db_path, port=port, sandbox=sandbox)
+        config = _config(tmp_path / "care.toml", db=db_path, port=port, sandbox=sandbox, x=x_sandbox)
         env = {"SOCIAL_CARE_CONSOLE_PORT": str(console_port)}
         if session_ttl is not None:
             env["SOCIAL_CARE_CONSOLE_SESSION_TTL"] = str(session_ttl)
@@ -109,7 +128,7 @@ async def served_product(tmp_path: Path, *, session_ttl: float | None = None) ->
         try:
             await wait_healthy(api, proc)
             await _wait_console(console, proc)
-            yield Product(sandbox, api, console, proc, log)
+            yield Product(sandbox, api, console, proc, log, x_sandbox)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

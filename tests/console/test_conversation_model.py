@@ -94,6 +94,41 @@ async def test_notes_are_kept_apart_and_never_queued(world: World) -> None:
         assert await session.scalar(select(OutboxItem.id)) is None
 
 
+@pytest.mark.parametrize("text", ["see you\x00tomorrow", "broken \ud83d half an emoji"])
+async def test_text_the_store_cannot_hold_is_refused_with_a_reason_and_nothing_is_queued(world: World,
+                                                                                         text: str) -> None:
+    await world.customer_writes("hello", chat=1)
+    conversation = model(world)
+    await conversation.open(1)
+    conversation.text = text
+    assert not await conversation.send()
+    assert "NUL" in conversation.error or "surrogate" in conversation.error
+    assert conversation.text == text  # the draft is kept to be fixed
+    async with world.db.read() as session:
+        assert await session.scalar(select(OutboxItem.id)) is None
+
+
+async def test_a_send_finishing_after_the_agent_opened_another_thread_leaves_that_thread_alone(
+        world: World) -> None:
+    await world.customer_writes("first customer", chat=1)
+    await world.customer_writes("second customer", chat=2)
+    conversation = model(world)
+    await conversation.open(1)
+    conversation.text = "Reply to the first"
+    real_reply = world.context.commands.reply
+
+    async def reply_then_switch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sent = await real_reply(*args, **kwargs)
+        await conversation.open(2)  # the agent moved on while the reply was being stored
+        conversation.text = "draft for the second"
+        return sent
+
+    world.context.commands.reply = reply_then_switch  # type: ignore[method-assign]
+    assert await conversation.send()
+    assert conversation.text == "draft for the second"
+    assert conversation.info == ""
+
+
 async def test_canned_replies_are_found_by_name_and_filled_in(world: World) -> None:
     await world.customer_writes("hello", chat=1, name="Anna Bianchi")
     conversation = model(world)

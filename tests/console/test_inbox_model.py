@@ -91,11 +91,28 @@ async def test_keyboard_cursor_and_viewers(world: World, en: Translator) -> None
     inbox.move(1)
     assert inbox.cursor == 1
     inbox.move(-5)
-    assert inbox.cursor_id() == inbox.rows[0]["id"]
+    assert inbox.cursor_id == inbox.rows[0]["id"] and inbox.target() == inbox.rows[0]["id"]
     world.context.presence.view("s-luca", "luca", inbox.rows[1]["id"])
     world.context.presence.view("s-giulia", "giulia", inbox.rows[1]["id"])
     inbox.render()
     assert inbox.rows[1]["viewers"] == ["luca"]  # not herself
+
+
+async def test_the_cursor_stays_on_its_conversation_when_one_arrives_above(world: World, en: Translator) -> None:
+    await world.customer_writes("a", chat=1, name="Anna")
+    await world.customer_writes("b", chat=2, name="Bruno")
+    inbox = InboxModel(world.context, world.session_agent("giulia"), en)
+    await inbox.refresh()
+    inbox.move(1)
+    picked = inbox.rows[1]["customer"]
+    await world.customer_writes("my card was charged twice, chargeback now!!", chat=3, name="Carla")
+    await world.triage_all()  # Carla is urgent: she goes to the top
+    await inbox.refresh()
+    assert inbox.rows[0]["customer"] == "Carla"
+    assert inbox.rows[inbox.cursor]["customer"] == picked  # the highlight moved down with the conversation
+    assert inbox.target() == inbox.cursor_id == inbox.rows[inbox.cursor]["id"]
+    assert inbox.target(inbox.rows[0]["id"]) == inbox.rows[0]["id"]  # what the browser showed highlighted wins
+    assert inbox.target(999_999) == inbox.cursor_id  # but never a row that is not on the page
 
 
 async def test_p1_arrivals_are_announced_once(world: World, en: Translator) -> None:

@@ -138,8 +138,12 @@ async def test_marketing_tags_a_thread_and_the_list_and_timeline_show_it(world: 
     pn.panel(page.layout()).get_root(Document())
     await page.start(open_id=1)
     await until(lambda: page.thread.thread.get("id") == 1)
-    assert page.tags.visible and page.tags.value == [] and "partnership" in page.tags.options
-    page.tags.value = ["partnership", "lead"]
+    assert page.tags.visible and page.tags.value == [] and "partnership" in page.tags.suggestions
+    # What the browser sends: a clicked suggestion, then a typed tag; a typed non-slug is explained, not added.
+    page.tags._handle_msg({"type": "add", "tag": "partnership"})
+    page.tags._handle_msg({"type": "add", "tag": " Lead "})
+    page.tags._handle_msg({"type": "add", "tag": "big shop!"})
+    assert page.tags.value == ["partnership", "lead"] and "cannot be a tag" in page.tags.problem
     assert await page.conversation.act("tag", tags=list(page.tags.value))
     assert page.thread.thread["tags"] == ["partnership", "lead"]
     assert any(e["text"] == "tags: #partnership, #lead" for e in page.thread.thread["events"])

@@ -37,8 +37,7 @@ async def test_a_forwarded_thread_reaches_marketing_live_and_can_be_handed_back(
         await sara.locator(".sc-msg.sc-outbound .sc-delivery-sent").wait_for(timeout=5_000)
 
         # Tag it as a lead: the list shows the tag.
-        await sara.locator(".sc-tags input").first.click()
-        await sara.locator(".sc-tags").get_by_text("lead", exact=True).first.click()
+        await sara.locator(".sc-tags .sc-tag-suggestion[data-tag=lead]").click()
         await sara.locator(".sc-save-tags button").click()
         await row.locator(".sc-tag", has_text="#lead").wait_for(timeout=5_000)
 

@@ -156,6 +156,15 @@ async def open_store(directory: Path, name: str = "x.db") -> Store:
     return Store(db=db, channels=channels, ingest=Ingestor(db, channels))
 
 
+async def open_store_at(url: str) -> Store:
+    """A store migrated at `url` (SQLite or PostgreSQL) with the x:acme channel registered."""
+    await asyncio.to_thread(upgrade, url)  # alembic's API is synchronous
+    db = Database(url)
+    channels = ChannelDirectory(db)
+    await channels.register("x", CHANNEL)
+    return Store(db=db, channels=channels, ingest=Ingestor(db, channels))
+
+
 @dataclass
 class FakeClock:
     """Wall-clock seconds that move only when the code under test sleeps (sleeps return at once).

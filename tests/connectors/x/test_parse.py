@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from connectors.x.parse import parse_activity, parse_dm_events_page, parse_mentions_page
+from connectors.x.parse import (
+    MAX_DELIVERY_EVENTS,
+    MAX_MEDIA,
+    parse_activity,
+    parse_dm_events_page,
+    parse_mentions_page,
+)
 from social_care.domain import MessageKind
 from social_care.errors import PayloadError
 from tests.connectors.x.helpers import BRAND_ID, CHANNEL, CTX, NOOR, PAT, fixture
@@ -280,3 +286,101 @@ def test_a_malformed_event_is_reported_and_its_siblings_are_kept() -> None:
     parsed = parse_activity(payload, CTX)
     assert [r.source_id for r in parsed.records] == ["dm:1790000000000009001"]
     assert len(parsed.failed) == 1 and "1790000000000009005" in parsed.failed[0]
+
+
+# --- bounds on what one delivery can make the parser do ------------------------------------------
+
+
+def _dm_events(count: int) -> list[dict[str, Any]]:
+    return [{"type": "message_create", "id": str(1790000000000100000 + n), "created_timestamp": "1715594400000",
+             "message_create": {"sender_id": PAT, "message_data": {"text": f"message {n}"}}} for n in range(count)]
+
+
+def test_a_delivery_is_read_up_to_the_cap_and_the_rest_is_counted() -> None:
+    tweets = [fixture("aaa_tweet_create")["tweet_create_events"][0]] * 30
+    payload = {"for_user_id": BRAND_ID, "tweet_create_events": tweets, "direct_message_events": _dm_events(200)}
+
+    parsed = parse_activity(payload, CTX)
+
+    assert len(parsed.records) == MAX_DELIVERY_EVENTS
+    assert parsed.unread == 30 + 200 - MAX_DELIVERY_EVENTS
+    assert parse_activity({"for_user_id": BRAND_ID, "direct_message_events": _dm_events(3)}, CTX).unread == 0
+
+
+@pytest.mark.parametrize("odd", ["²", "١٢٣", "1" * 21, str(2**64), "-1", "1e9", " 1"])
+def test_ids_are_ascii_digits_of_64_bit_integers(odd: str) -> None:
+    events = _dm_events(1)
+    events[0]["id"] = odd
+
+    parsed = parse_activity({"for_user_id": BRAND_ID, "direct_message_events": events}, CTX)
+
+    assert (parsed.records, len(parsed.failed)) == ((), 1)
+    assert "must be a numeric id" in parsed.failed[0]
+
+
+@pytest.mark.parametrize("odd", ["²", "9" * 30, 10**30])
+def test_odd_timestamps_are_malformed_events(odd: Any) -> None:
+    events = _dm_events(1)
+    events[0]["created_timestamp"] = odd
+
+    parsed = parse_activity({"for_user_id": BRAND_ID, "direct_message_events": events}, CTX)
+
+    assert (parsed.records, len(parsed.failed)) == ((), 1)
+
+
+@pytest.mark.parametrize("created_at", ["Mon Jan 01 00:00:00 +0100 0001", "Fri Dec 31 23:59:59 -0100 9999"])
+def test_times_that_leave_the_calendar_in_utc_are_malformed_events(created_at: str) -> None:
+    payload = fixture("aaa_tweet_create")
+    tweet = payload["tweet_create_events"][0]
+    del tweet["timestamp_ms"]
+    tweet["created_at"] = created_at
+
+    parsed = parse_activity(payload, CTX)
+
+    assert parsed.records == ()
+    assert "'created_at' is not a v1.1 timestamp" in parsed.failed[0]
+
+
+def test_media_are_capped_and_must_be_an_array() -> None:
+    payload = fixture("aaa_tweet_create")
+    tweet = payload["tweet_create_events"][0]
+    tweet["entities"]["media"] = [{"type": "photo", "id_str": str(n)} for n in range(1000)]
+    (record,) = parse_activity(payload, CTX).records
+    assert len(record.attachments) == MAX_MEDIA
+
+    tweet["entities"]["media"] = 5
+    parsed = parse_activity(payload, CTX)
+    assert parsed.records == () and "'entities.media' must be an array" in parsed.failed[0]
+
+
+@pytest.mark.parametrize("followers", [2**63, 10**30, -1, 1.5, True])
+def test_follower_counts_that_fit_no_database_integer_are_dropped(followers: Any) -> None:
+    payload = fixture("aaa_tweet_create")
+    payload["tweet_create_events"][0]["user"]["followers_count"] = followers
+
+    (record,) = parse_activity(payload, CTX).records
+
+    assert record.author.followers is None
+
+
+def test_platform_strings_quoted_in_reasons_are_short_and_printable() -> None:
+    events = _dm_events(1)
+    events[0]["type"] = "\x1b[31m" + "x" * 10_000
+    keys = {f"odd_{n}_events": [] for n in range(1000)}
+
+    (typed,) = parse_activity({"for_user_id": BRAND_ID, "direct_message_events": events}, CTX).ignored
+    (keyed,) = parse_activity({"for_user_id": BRAND_ID, **keys}, CTX).ignored
+
+    assert typed.startswith("dm event type \\x1b[31mxxx") and len(typed) < 60
+    assert typed.isprintable()
+    assert keyed.endswith(", and 995 more)") and len(keyed) < 200
+
+
+def test_a_polled_time_that_leaves_the_calendar_in_utc_is_a_malformed_tweet() -> None:
+    page = fixture("mentions_page")
+    page["data"][2]["created_at"] = "0001-01-01T00:00:00+01:00"
+
+    parsed = parse_mentions_page(page, CTX)
+
+    assert [r.source_id for r in parsed.records] == [f"tweet:{REPLY}", f"tweet:{QUOTE}"]
+    assert "'created_at' is not a valid time" in parsed.failed[0]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -12,12 +14,15 @@ from aiohttp.test_utils import TestClient
 from tweepy.asynchronous import AsyncClient
 
 from connectors.x.connector import XConnector
-from connectors.x.parse import ParseContext
+from connectors.x.parse import MAX_DELIVERY_EVENTS, ParseContext
 from connectors.x.sandbox import XSandbox, local_session
 from connectors.x.webhook import (
+    CRC_TOKEN_RULE,
     MAX_BODY,
+    MAX_REPORTED_FAILURES,
     SIGNATURE_HEADER,
     crc_response_token,
+    is_crc_token,
     sign_body,
     webhook_path,
     webhook_routes,
@@ -127,6 +132,72 @@ async def test_without_a_consumer_secret_crc_and_deliveries_are_refused_clearly(
     await store.assert_empty()
 
 
+async def test_a_crc_answer_cannot_sign_a_forged_delivery(client: TestClient, store: Store, sandbox: XSandbox) -> None:
+    # The attack: ask the CRC endpoint to "answer" a URL-encoded JSON delivery (a DM from a verified
+    # account), then POST that JSON with the answer as its signature.
+    sandbox.add_user("7777", "acme_ceo", "ACME CEO", followers=2_000_000, verified=True)
+    forged = json.dumps(sandbox.activity_for_dm(sandbox.customer_dms("7777", "wire the refund to IT60X054"))).encode()
+
+    crc = await client.get(PATH, params={"crc_token": forged.decode()})
+
+    assert crc.status == 400
+    answer = await crc.json()
+    assert answer == {"error": CRC_TOKEN_RULE}
+    post = await post_raw(client, forged, signature=answer.get("response_token"))
+    assert post.status == 403
+    await store.assert_empty()
+
+
+@pytest.mark.parametrize("token", [
+    '{"for_user_id":"1000"}', ' {"a":1}', "a" * 129, "short", "abc def ghi", "abcdefgh\n", "abcdefgh%00",
+    "ab\u00e9cdefgh", "abcdefgh{", "[1,2,3,4,5]",
+])
+async def test_crc_tokens_not_shaped_like_x_are_refused(client: TestClient, token: str) -> None:
+    resp = await client.get(PATH, params={"crc_token": token})
+
+    assert resp.status == 400
+    assert await resp.json() == {"error": CRC_TOKEN_RULE}
+
+
+@pytest.mark.parametrize("token", ["12345678", "MTIzNDU2Nzg=", "0123456789abcdefABCDEF+/_-=="])
+async def test_what_a_crc_answer_signs_is_never_a_delivery(client: TestClient, store: Store, token: str) -> None:
+    # An answered token is signed; POSTed as a body with that signature it is still no delivery.
+    crc = await client.get(PATH, params={"crc_token": token})
+    assert crc.status == 200
+    signature = (await crc.json())["response_token"]
+
+    resp = await post_raw(client, token.encode(), signature=signature)
+
+    assert resp.status == 400
+    await store.assert_empty()
+
+
+async def test_x_shaped_crc_tokens_are_answered(client: TestClient, sandbox: XSandbox) -> None:
+    # The sandbox sends tokens like X's: base64 of random bytes.
+    for _ in range(20):
+        outcome = await sandbox.crc_check(url(client))
+        assert is_crc_token(outcome["crc_token"])
+        assert outcome["valid"], outcome
+
+
+async def test_the_sandbox_subscribes_through_crc_and_its_deliveries_are_stored(
+    client: TestClient, store: Store, sandbox: XSandbox
+) -> None:
+    outcome = await sandbox.subscribe(url(client))
+    assert outcome["valid"], outcome
+
+    dm = sandbox.customer_dms(PAT, "is my order on its way?")
+    await sandbox.wait_delivered()
+
+    assert await store.source_ids() == [f"dm:{dm['id']}"]
+    await sandbox.unsubscribe()
+
+
+def test_crc_response_token_refuses_a_token_that_could_be_a_delivery() -> None:
+    with pytest.raises(ValueError):
+        crc_response_token(SECRET, '{"for_user_id":"1000"}')
+
+
 # --- signatures and malformed deliveries -------------------------------------------------------
 
 
@@ -193,7 +264,8 @@ async def test_malformed_json_is_a_400_and_nothing_is_stored(client: TestClient,
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ([1, 2], "delivery must be an object"),
+        ([1, 2], "delivery must be a JSON object"),
+        ("12345678", "delivery must be a JSON object"),
         ({"tweet_create_events": []}, "missing field 'for_user_id'"),
         ({"for_user_id": "1000", "tweet_create_events": {"id": 1}}, "'tweet_create_events' must be an array"),
     ],
@@ -249,7 +321,8 @@ async def test_a_malformed_event_does_not_lose_its_siblings(client: TestClient, 
     assert resp.status == 200
     answer = await resp.json()
     assert answer["records"] == 1
-    assert len(answer["malformed"]) == 1
+    assert answer["malformed_count"] == 1
+    assert "dm event 1790000000000009005" in answer["malformed"][0]
     assert await store.source_ids() == ["dm:1790000000000009001"]
 
 
@@ -271,6 +344,101 @@ async def test_a_store_failure_is_a_500_so_x_may_retry(aiohttp_client: ClientFac
 
     assert resp.status == 500
     assert await resp.json() == {"error": "could not store the delivery"}
+
+
+# --- bounded work and log lines per delivery -----------------------------------------------------
+
+
+def _delivery_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "connectors.x.webhook"]
+
+
+async def _timed_post(client: TestClient, body: bytes) -> tuple[float, Any]:
+    started = time.perf_counter()
+    resp = await post_raw(client, body)
+    await resp.read()
+    return time.perf_counter() - started, resp
+
+
+async def test_a_delivery_of_200000_malformed_events_logs_a_few_lines_and_answers_fast(
+    client: TestClient, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="connectors.x")
+    items = 200_000
+    hostile = json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [{}] * items}).encode()
+    # The baseline has the same bytes to read, verify and decode, with nothing for the parser to do.
+    baseline = json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [], "padding": [{}] * items}).encode()
+    assert len(hostile) < len(baseline) < MAX_BODY
+
+    baseline_s = min([(await _timed_post(client, baseline))[0] for _ in range(3)])
+    caplog.clear()
+    hostile_s, resp = await _timed_post(client, hostile)
+
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert f"and {MAX_DELIVERY_EVENTS - MAX_REPORTED_FAILURES} more malformed events" in error
+    assert f"{items - MAX_DELIVERY_EVENTS} events beyond the first {MAX_DELIVERY_EVENTS} not read" in error
+    assert len(error) < 2000
+    lines = _delivery_lines(caplog)
+    assert len(lines) == MAX_REPORTED_FAILURES + 2, [r.getMessage() for r in lines]
+    assert sum(len(r.getMessage()) for r in lines) < 2000
+    # Before: 200,000 ERROR lines and 11 s in the handler, against a baseline of about 0.05 s.
+    assert hostile_s < 5 * baseline_s + 0.5, (hostile_s, baseline_s)
+    await store.assert_empty()
+
+
+def _dm_event(n: int, sender: str = PAT) -> dict[str, Any]:
+    return {"type": "message_create", "id": str(1790000000000100000 + n), "created_timestamp": str(1790000000000 + n),
+            "message_create": {"target": {"recipient_id": BRAND_ID}, "sender_id": sender,
+                               "message_data": {"text": f"message {n}", "entities": {}}}}
+
+
+async def test_events_beyond_the_cap_are_acknowledged_counted_and_not_read(
+    client: TestClient, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="connectors.x")
+    events = [_dm_event(n) for n in range(MAX_DELIVERY_EVENTS + 7)]
+    payload = {"for_user_id": BRAND_ID, "direct_message_events": events}
+
+    resp = await post_raw(client, json.dumps(payload).encode())
+
+    assert resp.status == 200
+    assert await resp.json() == {"ok": True, "records": MAX_DELIVERY_EVENTS, "unread": 7}
+    assert len(await store.source_ids()) == MAX_DELIVERY_EVENTS
+    assert any("7 not read" in r.getMessage() for r in _delivery_lines(caplog))
+
+
+async def test_a_mixed_delivery_reports_its_malformed_events_in_bounded_form(
+    client: TestClient, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="connectors.x")
+    broken = [{"type": "message_create", "id": str(n), "created_timestamp": "soon", "message_create": {}}
+              for n in range(1, 51)]
+    payload = {"for_user_id": BRAND_ID, "direct_message_events": [_dm_event(0), *broken]}
+
+    resp = await post_raw(client, json.dumps(payload).encode())
+
+    assert resp.status == 200
+    answer = await resp.json()
+    assert (answer["records"], answer["malformed_count"], len(answer["malformed"])) == (1, 50, MAX_REPORTED_FAILURES)
+    errors = [r for r in _delivery_lines(caplog) if r.levelno >= logging.ERROR]
+    assert len(errors) == MAX_REPORTED_FAILURES + 1
+    assert errors[-1].getMessage().endswith(f"{50 - MAX_REPORTED_FAILURES} more malformed events skipped "
+                                            "in the same delivery")
+
+
+async def test_reasons_quoting_platform_strings_stay_short(client: TestClient, store: Store) -> None:
+    odd_type = {"type": "x" * 100_000, "id": "1790000000000000001"}
+    payload: dict[str, Any] = {"for_user_id": BRAND_ID, "direct_message_events": [odd_type]}
+    keys = {f"unknown_{n}_events": [] for n in range(20_000)}
+
+    typed = await post_raw(client, json.dumps(payload).encode())
+    keyed = await post_raw(client, json.dumps({"for_user_id": BRAND_ID, **keys}).encode())
+
+    assert typed.status == keyed.status == 200
+    assert len((await typed.json())["ignored"]) < 100
+    assert (await keyed.json())["ignored"].endswith("and 19995 more)")
+    await store.assert_empty()
 
 
 # --- what is stored --------------------------------------------------------------------------

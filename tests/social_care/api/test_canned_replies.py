@@ -96,7 +96,7 @@ async def test_duplicate_names_conflict_and_unknown_ids_are_404(api: Api) -> Non
                                                       headers=api.auth("max"))
         assert response.status == 404 and "not found" in (await response.json())["error"]
     wrong = await api.client.patch("/api/canned-replies/abc", json={"text": "x"}, headers=api.auth("max"))
-    assert wrong.status == 404
+    assert wrong.status == 400 and "positive integer" in (await wrong.json())["error"]
     bad_version = await api.client.delete("/api/canned-replies/1", params={"version": "x"}, headers=api.auth("max"))
     assert bad_version.status == 400
 

@@ -82,7 +82,7 @@ async def test_waiting_raises_priority_and_a_sent_reply_stops_the_clock(runtime:
     assert runtime.sender is not None
     async with runtime.db.write() as session:
         item = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-        await runtime.sender._finish(session, item, DeliveryStatus.SENT, platform_id="12:99", now=utcnow())
+        await runtime.sender._finish(session, item, utcnow(), DeliveryStatus.SENT, platform_id="12:99")
     answered = (await conversations(runtime))["chat:12"]
     assert answered.sla_due is None and answered.priority == 4 and before < 4
 
