@@ -65,7 +65,10 @@ class ConversationModel(param.Parameterized):
         if conversation_id != self.conversation_id:
             self._clear()
             self.conversation_id = conversation_id
-        if not await self.refresh():
+        found = await self.refresh()
+        if self.conversation_id != conversation_id:
+            return False  # the agent opened another conversation meanwhile: that one is shown, not this
+        if not found:
             self._clear()
             self.error = self.t("thread.pick")
             return False
@@ -89,19 +92,24 @@ class ConversationModel(param.Parameterized):
         self._session_key = key
 
     async def refresh(self) -> bool:
-        """Reload the open conversation; returns False when it vanished or became invisible."""
-        if self.conversation_id is None:
+        """Reload the open conversation; False when it vanished or became invisible (a stale read draws nothing)."""
+        wanted = self.conversation_id
+        if wanted is None:
             return False
         async with self.context.db.read() as session:
-            conversation = await session.get(Conversation, self.conversation_id, populate_existing=True)
+            conversation = await session.get(Conversation, wanted, populate_existing=True)
             me = Agent(id=self.agent.id, role=self.agent.role, name=self.agent.name)
             if conversation is None or not can_see(me, conversation):
-                return False
+                return self.conversation_id != wanted  # vanished; a switch meanwhile is not this read's to report
             detail = await conversation_detail(session, conversation)
             handles = await customer_handles(session, conversation.contact_id)
             previous = await previous_conversations(session, conversation.contact_id, conversation.id)
             if not self.assignable:
                 self.assignable = [list(pair) for pair in await agent_names(session, roles=("agent", "manager", "admin"))]
+        if self.conversation_id != wanted:
+            # The agent opened another conversation while this was read (a live update, a send's reload):
+            # drawing it now would show the old thread under the new one's composer.
+            return True
         first_load = not self.thread or self.thread.get("id") != conversation.id
         self.platform = detail.channel.platform
         self._customer_name = detail.identity.display_name or detail.contact.name or detail.identity.handle or ""

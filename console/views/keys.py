@@ -45,7 +45,11 @@ function typing(event) {
 }
 
 export function render({model, el: root}) {
-  const key = () => model.conversation_id ? model.draft_key + ":" + model.conversation_id : null;
+  // The conversation whose thread is on screen (ThreadView announces it), not the server's idea of what is
+  // open: on a slow link the two can differ for seconds, and a draft must be kept under what the agent sees.
+  let shownId = null;
+  const keyOf = (id) => id ? model.draft_key + ":" + id : null;
+  const key = () => keyOf(shownId);
   const overlay = document.createElement("div");
   overlay.className = "sc-help";
   overlay.hidden = true;
@@ -68,16 +72,16 @@ export function render({model, el: root}) {
   drawHelp();
   model.on(["help", "help_title"], drawHelp);
 
-  // Whether the agent typed in the composer since the conversation now open was opened: what they typed is
-  // theirs, and a draft restored late (the composer drawn after the switch, a retry) must never replace it.
-  let typedSinceOpen = false;
+  // The conversation the agent typed for since its thread was shown: what they typed is theirs, and a draft
+  // restored late (the composer drawn after the switch, a retry) must never replace it.
+  let typedFor = null;
 
   function restore(attempt = 0) {
-    // Show the draft saved for the conversation now open (or nothing); the input event tells the server.
-    const k = key();
+    // Show the draft saved for the thread on screen (or nothing); the input event tells the server.
     const box = composer();
     if (!box) { if (attempt < 10) setTimeout(() => restore(attempt + 1), 200); return; }
-    if (typedSinceOpen) return;  // onInput already keeps it as this conversation's draft
+    if (typedFor !== null && typedFor === shownId) return;  // onInput already keeps it as this thread's draft
+    const k = key();
     const saved = (k && window.localStorage.getItem(k)) || "";
     if (box.value !== saved) {
       box.value = saved;
@@ -85,12 +89,21 @@ export function render({model, el: root}) {
       box.dispatchEvent(new Event("change", {bubbles: true, composed: true}));
     }
   }
-  model.on("conversation_id", () => { typedSinceOpen = false; restore(); });
+  const onThreadShown = (event) => {
+    const id = event.detail ? event.detail.id : null;
+    if (id === shownId) return;
+    shownId = id;
+    if (typedFor !== id) typedFor = null;
+    restore();
+  };
+  document.addEventListener("sc-thread-shown", onThreadShown);
+  const thread = deepFind(document, ".sc-thread[data-conversation]");
+  shownId = thread ? Number(thread.dataset.conversation) : null;
   restore();
 
   const onInput = (event) => {
     if (!inComposer(event)) return;
-    if (event.isTrusted) typedSinceOpen = true;  // the agent, not restore() or the server's set-composer
+    if (event.isTrusted) typedFor = shownId;  // the agent, not restore() or the server's set-composer
     const k = key();
     const box = event.composedPath()[0];
     if (!k || !box || box.value === undefined) return;
@@ -154,6 +167,7 @@ export function render({model, el: root}) {
   });
   model.on("remove", () => {
     document.removeEventListener("input", onInput, true);
+    document.removeEventListener("sc-thread-shown", onThreadShown);
     document.removeEventListener("keydown", onKey, true);
   });
 }

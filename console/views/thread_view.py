@@ -26,6 +26,14 @@ export function render({model, el: root}) {
   let shownId = null;
   let timelineOpen = false;
 
+  // The drafts (KeyBridge) follow the thread the agent sees, whenever the server's other messages arrive.
+  function announce(id) {
+    if (id === shownId) return;
+    shownId = id;
+    if (id) wrap.dataset.conversation = String(id); else delete wrap.dataset.conversation;
+    document.dispatchEvent(new CustomEvent("sc-thread-shown", {detail: {id}}));
+  }
+
   function draw() {
     const L = model.labels, t = model.thread;
     const old = wrap.querySelector(".sc-messages");
@@ -33,7 +41,11 @@ export function render({model, el: root}) {
     skew = model.server_now ? model.server_now - Date.now() : 0;
     wrap.replaceChildren();
     clock = null;
-    if (!t || !t.id) { wrap.appendChild(el("p", "sc-empty", L["thread.pick"])); return; }
+    if (!t || !t.id) {
+      wrap.appendChild(el("p", "sc-empty", L["thread.pick"]));
+      announce(null);
+      return;
+    }
     const main = el("div", "sc-main");
     const side = el("aside", "sc-customer");
     wrap.append(main, side);
@@ -86,7 +98,7 @@ export function render({model, el: root}) {
     }
     main.appendChild(list);
     if (stick) requestAnimationFrame(() => { list.scrollTop = list.scrollHeight; });
-    shownId = t.id;
+    announce(t.id);
 
     const timeline = el("details", "sc-timeline");
     timeline.open = timelineOpen;  // a live update redraws the thread: keep the timeline as the agent left it

@@ -164,11 +164,13 @@ async def test_a_reply_typed_the_moment_the_thread_shows_is_sent_whole_on_a_slow
             assert sent["text"] == "Yes Ugo, we ship to Malta."
             await expect(box).to_have_value("", timeout=30_000)  # the console took the reply
 
-            # Nora's draft is still hers, and only hers.
-            link.gap = 0
-            await giulia.locator(".sc-row", has_text="Nora").click()
-            await giulia.locator(".sc-msg.sc-inbound", has_text="3301").wait_for()
-            await expect(box).to_have_value("Nora, parcel 3301 is", timeout=10_000)
+            # Nora's draft was kept under her conversation (the thread on screen when it was typed), and
+            # nothing of Ugo's reply is left as a draft.
+            nora_id = await giulia.locator(".sc-row", has_text="Nora").get_attribute("data-id")
+            drafts = await giulia.evaluate(
+                "() => Object.fromEntries(Object.keys(localStorage).filter(k => k.startsWith('sc-draft:'))"
+                ".map(k => [k, localStorage.getItem(k)]))")
+            assert drafts == {f"sc-draft:giulia:{nora_id}": "Nora, parcel 3301 is"}, drafts
             assert product.sandbox.sent_messages(chat_id=7601) == []
             assert giulia.errors == []
         finally:
