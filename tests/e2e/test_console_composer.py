@@ -23,41 +23,6 @@ async def write(page: Any, text: str) -> None:
     await expect(page.locator(".sc-counter")).to_contain_text(f"{len(text)} / ", timeout=10_000)
 
 
-async def test_an_x_dm_opened_first_shows_and_sends_a_direct_message(tmp_path: Path) -> None:
-    async with served_product(tmp_path, x=True) as product, browser() as chromium:
-        x = product.x
-        assert x is not None
-        x.add_user("42", "tomh", "Tom Harper")
-        x.add_user("43", "annp", "Ann Public")
-        x.customer_dms("42", "Hi, my parcel 5521 is late")
-        giulia = await signed_in_page(chromium, product.console, "giulia")
-        dm_row = giulia.locator(".sc-row", has_text="Tom Harper")
-        await dm_row.wait_for(timeout=20_000)
-
-        # The first conversation opened in this tab is a DM: the lit button is "Direct message".
-        await dm_row.click()
-        await giulia.locator(".sc-msg.sc-inbound", has_text="parcel 5521").wait_for()
-        lit = giulia.locator(".sc-mode .bk-btn.bk-active")
-        await expect(lit).to_have_text("Direct message")
-        await write(giulia, "Hi Tom, checking parcel 5521 now.")
-        await giulia.locator(".sc-send button").click()
-        await x.wait_sent(dms=1, timeout=20)
-        assert [dm["text"] for dm in x.sent_dms()] == ["Hi Tom, checking parcel 5521 now."]
-        assert x.sent_tweets() == []
-
-        # A public mention opens as a public reply, and going back to the DM lights "Direct message" again.
-        x.customer_mentions("43", "@acme my refund for order 77 never came")
-        public_row = giulia.locator(".sc-row", has_text="Ann Public")
-        await public_row.wait_for(timeout=20_000)
-        await public_row.click()
-        await giulia.locator(".sc-msg.sc-inbound", has_text="order 77").wait_for()
-        await expect(lit).to_have_text("Reply publicly")
-        await dm_row.click()
-        await giulia.locator(".sc-msg.sc-inbound", has_text="parcel 5521").wait_for()
-        await expect(lit).to_have_text("Direct message")
-        assert giulia.errors == []
-
-
 async def test_a_collision_is_shown_above_send_and_sending_anyway_takes_a_second_click(tmp_path: Path) -> None:
     async with served_product(tmp_path) as product, browser() as chromium:
         product.sandbox.customer_writes(7401, "Hi, my order 8812 never arrived", first_name="Tom")
